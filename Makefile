@@ -1,0 +1,29 @@
+# nbpipe: `make test` runs every test, `make run` converts the bundled examples.
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: test test-go pyenv run bench lint build
+
+build:
+	$(GO) build -o bin/nbpipe ./cmd/nbpipe
+
+## test: Go tests, then the Python tier (real Airflow 3, ruff, black, PySpark),
+## whose virtualenv scripts/pyenv.sh installs once into ~/.cache/nbpipe.
+test:
+	$(GO) vet ./...
+	NBPIPE_VENV="$$(scripts/pyenv.sh)" $(GO) test -count=1 -timeout 30m ./...
+
+## test-go: the Go tests alone; Python-tier tests skip without NBPIPE_VENV.
+test-go:
+	$(GO) test ./...
+
+run:
+	$(GO) run ./cmd/nbpipe convert --out nbpipe-out
+
+bench:
+	bench/bench.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...

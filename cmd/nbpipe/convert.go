@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/nbpipe/nbpipe/convert"
+	"github.com/nbpipe/nbpipe/internal/examples"
+)
+
+// notebookFile is a notebook to convert: where to read it, the name reports use,
+// and the repository config that governs it.
+type notebookFile struct {
+	fsys fs.FS
+	file string // path inside fsys
+	name string // slash path for reports and headers
+	repo *convert.RepoConfig
+}
+
+func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	out := fl.String("out", "nbpipe-out", "output `directory`")
+	targets := fl.String("target", "", "comma-separated targets: airflow, pyfile, ilum_single, ilum_service, ilum_cron")
+	mode := fl.String("mode", "", "DAG mode: batch or per_cell")
+	asJSON := fl.Bool("json", false, "print the report as JSON")
+	configFile := fl.String("config", "", "repository config `file` (.nbpipe.yaml) for every PATH")
+	paths, err := parseInterleaved(fl, args)
+	if err != nil {
+		return 2
+	}
+	server := map[string]any{}
+	if *targets != "" {
+		server["targets"] = strings.Split(*targets, ",")
+	}
+	if *mode != "" {
+		server["mode"] = *mode
+	}
+	serverLayer, err := convert.LayerFromValues("command-line flags", server)
+	if err != nil {
+		fmt.Fprintln(stderr, "nbpipe:", err)
+		return 2
+	}
+	if _, err := convert.Resolve(serverLayer); err != nil {
+		fmt.Fprintln(stderr, "nbpipe:", err)
+		return 2
+	}
+	var forced *convert.RepoConfig
+	if *configFile != "" {
+		data, err := os.ReadFile(*configFile)
+		if err == nil {
+			forced, err = convert.ParseRepoConfig(*configFile, data)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "nbpipe:", err)
+			return 2
+		}
+	}
+	var files []notebookFile
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "nbpipe: no PATH given: converting the bundled example notebooks")
+		files, err = collect(examples.FS, ".", "examples", forced)
+	} else {
+		for _, p := range paths {
+			var found []notebookFile
+			found, err = collectPath(p, forced)
+			if err != nil {
+				break
+			}
+			files = append(files, found...)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "nbpipe:", err)
+		return 2
+	}
+	results, failed := convertAll(ctx, files, serverLayer)
+	if err := writeFiles(*out, results); err != nil {
+		fmt.Fprintln(stderr, "nbpipe:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"out": *out, "results": results, "failed": failed}); err != nil {
+			return 1
+		}
+	} else {
+		printReport(stdout, *out, results, failed)
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// parseInterleaved lets flags follow paths (nbpipe convert nb.ipynb --json).
+func parseInterleaved(fl *flag.FlagSet, args []string) ([]string, error) {
+	var paths []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		if fl.NArg() == 0 {
+			return paths, nil
+		}
+		paths = append(paths, fl.Arg(0))
+		args = fl.Args()[1:]
+	}
+}
+
+// collectPath finds notebooks under a file or directory. A directory's own
+// .nbpipe.yaml applies to the notebooks below it unless --config was given.
+func collectPath(p string, forced *convert.RepoConfig) ([]notebookFile, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		dir, base := filepath.Split(p)
+		if dir == "" {
+			dir = "."
+		}
+		return []notebookFile{{fsys: os.DirFS(dir), file: base, name: filepath.ToSlash(p), repo: forced}}, nil
+	}
+	return collect(os.DirFS(p), ".", filepath.ToSlash(p), forced)
+}
+
+func collect(fsys fs.FS, root, label string, forced *convert.RepoConfig) ([]notebookFile, error) {
+	repo := forced
+	if repo == nil {
+		if data, err := fs.ReadFile(fsys, ".nbpipe.yaml"); err == nil {
+			if repo, err = convert.ParseRepoConfig(path.Join(label, ".nbpipe.yaml"), data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var out []notebookFile
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "__pycache__") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.EqualFold(path.Ext(p), ".ipynb") {
+			if repo.Selected(p) {
+				out = append(out, notebookFile{fsys: fsys, file: p, name: p, repo: repo})
+			}
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, err
+}
+
+// convertAll converts every notebook; one failure never stops the others. A
+// DAG id claimed by an earlier notebook is an error for the later one.
+func convertAll(ctx context.Context, files []notebookFile, server convert.Layer) ([]*convert.Result, int) {
+	var results []*convert.Result
+	failed := 0
+	owner := map[string]string{}
+	for _, f := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		data, err := fs.ReadFile(f.fsys, f.file)
+		var res *convert.Result
+		if err != nil {
+			res = &convert.Result{Notebook: f.name, Findings: []convert.Finding{{Severity: convert.SevError, Code: convert.CodeInvalidNotebook, Message: err.Error()}}}
+		} else {
+			layers := append([]convert.Layer{server}, f.repo.Layers(f.file)...)
+			res = convert.Convert(f.name, data, convert.Options{Layers: layers})
+		}
+		if res.Err() == nil {
+			if prev, dup := owner[res.DagID]; dup {
+				res.Files = nil
+				res.Findings = append(res.Findings, convert.Finding{Severity: convert.SevError, Code: convert.CodeConfig,
+					Message: fmt.Sprintf("dag_id %q is already used by %s", res.DagID, prev)})
+			} else {
+				owner[res.DagID] = f.name
+			}
+		}
+		if res.Err() != nil {
+			failed++
+		}
+		results = append(results, res)
+	}
+	return results, failed
+}
+
+func writeFiles(out string, results []*convert.Result) error {
+	for _, r := range results {
+		for _, f := range r.Files {
+			dst := filepath.Join(out, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			if err := writeOwned(dst, f.Content); err != nil {
+				return fmt.Errorf("write %s for %s: %w", dst, r.Notebook, err)
+			}
+		}
+	}
+	return nil
+}
+
+var errNotOwned = errors.New("the file exists and was not generated by nbpipe; not overwritten")
+
+// writeOwned never overwrites a file that lacks nbpipe's ownership marker.
+func writeOwned(dst string, content []byte) error {
+	if old, err := os.ReadFile(dst); err == nil && !convert.IsOwned(old) {
+		return errNotOwned
+	}
+	return os.WriteFile(dst, content, 0o644)
+}
+
+func printReport(w io.Writer, out string, results []*convert.Result, failed int) {
+	for _, r := range results {
+		if r.Err() != nil {
+			fmt.Fprintf(w, "FAIL  %s\n", r.Notebook)
+		} else {
+			var paths []string
+			for _, f := range r.Files {
+				paths = append(paths, path.Join(filepath.ToSlash(out), f.Path))
+			}
+			fmt.Fprintf(w, "ok    %s -> %s (%s, %d task(s))\n", r.Notebook, strings.Join(paths, ", "), r.Mode, len(r.Tasks))
+		}
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "      %s\n", f)
+		}
+	}
+	fmt.Fprintf(w, "%d notebook(s): %d converted, %d failed\n", len(results), len(results)-failed, failed)
+}

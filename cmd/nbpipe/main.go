@@ -1,0 +1,47 @@
+// Command nbpipe turns Jupyter notebooks into Airflow DAGs and Spark jobs.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `nbpipe turns Jupyter notebooks into Airflow 3 DAGs, Spark job files and Ilum services.
+
+Usage:
+  nbpipe convert [--out DIR] [--target LIST] [--mode batch|per_cell] [--json] [--config FILE] [PATH...]
+      Convert notebooks (files or directories, recursively). Without PATH it converts
+      the bundled example notebooks.
+  nbpipe version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "convert":
+		return runConvert(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "nbpipe", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "nbpipe: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

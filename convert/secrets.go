@@ -1,0 +1,60 @@
+package convert
+
+import (
+	"regexp"
+	"strings"
+)
+
+// secretRule finds one kind of credential. Findings name the kind, the cell
+// and the line, never the value.
+type secretRule struct {
+	what string
+	re   *regexp.Regexp
+	// placeholderGroup, when > 0, is the submatch holding the value; values
+	// that look like placeholders are not findings.
+	placeholderGroup int
+}
+
+var secretRules = []secretRule{
+	{what: "AWS access key id", re: regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b`)},
+	{what: "AWS secret access key", re: regexp.MustCompile(`(?i)aws_?secret_?(?:access_?)?key\W{0,4}\s*[:=,]\s*\(?\s*["']([A-Za-z0-9/+=]{40})["']`), placeholderGroup: 1},
+	{what: "private key", re: regexp.MustCompile(`-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----`)},
+	{what: "JSON Web Token", re: regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}`)},
+	{what: "GitHub token", re: regexp.MustCompile(`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{50,}`)},
+	{what: "Gitea token", re: regexp.MustCompile(`(?i)(?:gitea|token)\w*["']?\s*[:=,]\s*["']([0-9a-f]{40})["']`), placeholderGroup: 1},
+	{what: "password literal", re: regexp.MustCompile(`(?i)["']?\b(?:password|passwd|pwd|secret|api_?key|secret_?key|access_?token|auth_?token)\b["']?\s*(?:[:=]|,)\s*[rbu]?["']([^"'\s]{4,})["']`), placeholderGroup: 1},
+}
+
+var placeholderPattern = regexp.MustCompile(`(?i)^(?:<.*>|\{.*\}|\$.*|\*+|x+|\.+|changeme|change_me|password|passwd|secret|example\w*|your[_-]?\w*|my[_-]?\w*|dummy\w*|test\w*|placeholder\w*|none|null|redacted|todo|tbd|xxx\w*|\w*_here)$`)
+
+type secretHit struct {
+	line int // 1-based within the scanned text
+	what string
+}
+
+// scanSecrets reports credentials in text, one finding per kind and line.
+func scanSecrets(text string) []secretHit {
+	var hits []secretHit
+	line := 1
+	for len(text) > 0 {
+		l := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			l, text = text[:i], text[i+1:]
+		} else {
+			text = ""
+		}
+		if len(l) >= 8 {
+			for _, rule := range secretRules {
+				for _, m := range rule.re.FindAllStringSubmatch(l, -1) {
+					if rule.placeholderGroup > 0 && placeholderPattern.MatchString(m[rule.placeholderGroup]) {
+						continue
+					}
+					hits = append(hits, secretHit{line: line, what: rule.what})
+					break
+				}
+			}
+		}
+		line++
+	}
+	return hits
+}
