@@ -9,9 +9,9 @@ import (
 type kernelMode int
 
 const (
-	kernelPython   kernelMode = iota // IPython: a cell without magic is plain Python
-	kernelSparkPy                    // sparkmagic PySpark kernels: a cell without magic runs in Spark
-	kernelSynapsePy                  // Synapse PySpark: like sparkmagic, but %%spark means Scala
+	kernelPython    kernelMode = iota // IPython: a cell without magic is plain Python
+	kernelSparkPy                     // sparkmagic PySpark kernels: a cell without magic runs in Spark
+	kernelSynapsePy                   // Synapse PySpark: like sparkmagic, but %%spark means Scala
 )
 
 // checkKernel refuses notebooks that are not Python.
@@ -71,14 +71,14 @@ var knownMagics = map[string]string{
 
 // classified is a code cell after its cell magic was read.
 type classified struct {
-	cell      *Cell
-	kind      string // plain, spark, pyspark, sql, local, configure, or the magic's name
-	magic     string // the cell magic line, without %%, when there was one
-	args      string // the magic's arguments
-	body      string // the source after the magic line(s)
-	bodyLine  int    // line in the cell where body starts, 1-based
-	dropWhy   string // set for cells that can never be exported
-	wrappers  []string
+	cell     *Cell
+	kind     string // plain, spark, pyspark, sql, local, configure, or the magic's name
+	magic    string // the cell magic line, without %%, when there was one
+	args     string // the magic's arguments
+	body     string // the source after the magic line(s)
+	bodyLine int    // line in the cell where body starts, 1-based
+	dropWhy  string // set for cells that can never be exported
+	wrappers []string
 }
 
 // classify reads a code cell's cell magic (after IPython's removal of leading
