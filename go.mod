@@ -7,3 +7,5 @@ require (
 	github.com/robfig/cron/v3 v3.0.1
 	go.yaml.in/yaml/v3 v3.0.6
 )
+
+require github.com/go-json-experiment/json v1.27.2

@@ -2,21 +2,24 @@ package convert
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Notebook is the part of an .ipynb file that conversion needs. Outputs and
-// attachments are never decoded: encoding/json skips fields the structs do not
-// name, so a notebook that is mostly images costs little more than its bytes.
+// attachments are never decoded: the JSON v2 decoder (the module that mirrors
+// encoding/json/v2) validates and skips fields the structs do not name in one
+// pass, so a notebook that is mostly images costs little more than its bytes.
 type Notebook struct {
 	Path     string
 	Format   int // nbformat major version, 3 or 4
 	Kernel   Kernel
 	Cells    []Cell
-	Metadata json.RawMessage // metadata.nbpipe, when present
+	Metadata jsontext.Value // metadata.nbpipe, when present
 }
 
 // Kernel identifies the language a notebook was written for.
@@ -38,39 +41,55 @@ type Cell struct {
 // source accepts both encodings nbformat allows: a string or a list of lines.
 type source string
 
-func (s *source) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
+func (s *source) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
 			return err
 		}
-		*s = source(v)
+		*s = source(tok.String())
+		return nil
+	case '[':
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		var b strings.Builder
+		for dec.PeekKind() == '"' {
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			b.WriteString(tok.String())
+		}
+		if dec.PeekKind() != ']' {
+			return errors.New("source must be a string or a list of strings")
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		*s = source(b.String())
 		return nil
 	}
-	var lines []string
-	if err := json.Unmarshal(b, &lines); err != nil {
-		return errors.New("source must be a string or a list of strings")
-	}
-	*s = source(strings.Join(lines, ""))
-	return nil
+	return errors.New("source must be a string or a list of strings")
 }
 
 type rawCell struct {
 	CellType *string         `json:"cell_type"`
 	Source   *source         `json:"source"`
 	Input    *source         `json:"input"` // nbformat 3 code cells
-	Metadata json.RawMessage `json:"metadata"`
+	Metadata jsontext.Value `json:"metadata"`
 }
 
 type rawMeta struct {
-	Kernelspec   json.RawMessage `json:"kernelspec"`
-	LanguageInfo json.RawMessage `json:"language_info"`
-	Nbpipe       json.RawMessage `json:"nbpipe"`
+	Kernelspec   jsontext.Value `json:"kernelspec"`
+	LanguageInfo jsontext.Value `json:"language_info"`
+	Nbpipe       jsontext.Value `json:"nbpipe"`
 }
 
 type rawNotebook struct {
-	NBFormat   *json.Number    `json:"nbformat"`
-	Metadata   json.RawMessage `json:"metadata"`
+	NBFormat   jsontext.Value `json:"nbformat"`
+	Metadata   jsontext.Value `json:"metadata"`
 	Cells      *[]rawCell      `json:"cells"`
 	Worksheets *[]struct {
 		Cells []rawCell `json:"cells"`
@@ -81,15 +100,15 @@ type rawNotebook struct {
 // syntax errors, the line and column.
 func ParseNotebook(path string, data []byte) (*Notebook, error) {
 	var raw rawNotebook
-	if err := json.Unmarshal(data, &raw); err != nil {
+	if err := json.Unmarshal(data, &raw, jsonOptions); err != nil {
 		return nil, fmt.Errorf("%s: not a notebook: %s", path, describeJSONError(data, err))
 	}
-	if raw.NBFormat == nil {
+	if len(raw.NBFormat) == 0 {
 		return nil, fmt.Errorf("%s: not a notebook: no nbformat field", path)
 	}
-	major, err := raw.NBFormat.Int64()
-	if err != nil || (major != 3 && major != 4) {
-		return nil, fmt.Errorf("%s: unsupported nbformat %s (nbpipe reads nbformat 3 and 4)", path, raw.NBFormat.String())
+	var major int64
+	if err := json.Unmarshal(raw.NBFormat, &major); err != nil || (major != 3 && major != 4) {
+		return nil, fmt.Errorf("%s: unsupported nbformat %s (nbpipe reads nbformat 3 and 4)", path, clip(string(raw.NBFormat), 40))
 	}
 	nb := &Notebook{Path: path, Format: int(major)}
 	if err := nb.readMetadata(raw.Metadata); err != nil {
@@ -150,9 +169,9 @@ func decodeCell(major, index int, rc rawCell) (Cell, error) {
 	c.Source = string(*src)
 	if len(rc.Metadata) > 0 && !bytes.Equal(rc.Metadata, []byte("null")) {
 		var md struct {
-			Tags json.RawMessage `json:"tags"`
+			Tags jsontext.Value `json:"tags"`
 		}
-		if err := json.Unmarshal(rc.Metadata, &md); err != nil {
+		if err := json.Unmarshal(rc.Metadata, &md, jsonOptions); err != nil {
 			return Cell{}, errors.New("invalid cell metadata: not an object")
 		}
 		if len(md.Tags) > 0 {
@@ -165,12 +184,12 @@ func decodeCell(major, index int, rc rawCell) (Cell, error) {
 	return c, nil
 }
 
-func (nb *Notebook) readMetadata(b json.RawMessage) error {
+func (nb *Notebook) readMetadata(b jsontext.Value) error {
 	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
 		return nil
 	}
 	var md rawMeta
-	if err := json.Unmarshal(b, &md); err != nil {
+	if err := json.Unmarshal(b, &md, jsonOptions); err != nil {
 		return errors.New("invalid notebook metadata: not an object")
 	}
 	// Kernel fields are advisory; odd shapes are read leniently.
@@ -194,28 +213,26 @@ func (nb *Notebook) readMetadata(b json.RawMessage) error {
 	return nil
 }
 
+// jsonOptions accept what Python's json module accepts: later duplicate keys win.
+var jsonOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), json.MatchCaseInsensitiveNames(false))
+
 func describeJSONError(data []byte, err error) string {
-	var se *json.SyntaxError
+	var se *jsontext.SyntacticError
 	if errors.As(err, &se) {
-		line, col := lineCol(data, se.Offset)
-		return fmt.Sprintf("invalid JSON at line %d, column %d: %s", line, col, se.Error())
+		line, col := lineCol(data, se.ByteOffset)
+		return fmt.Sprintf("invalid JSON at line %d, column %d: %v", line, col, se.Err)
 	}
-	var te *json.UnmarshalTypeError
+	var te *json.SemanticError
 	if errors.As(err, &te) {
-		line, col := lineCol(data, te.Offset)
-		field := te.Field
-		if field == "" {
-			field = "document"
+		line, col := lineCol(data, te.ByteOffset)
+		where := string(te.JSONPointer)
+		if where == "" {
+			where = "the document"
 		}
-		return fmt.Sprintf("invalid notebook at line %d, column %d: %s has the wrong type (%s)", line, col, field, te.Value)
-	}
-	if errors.Is(err, errUnexpectedEOF) || strings.Contains(err.Error(), "unexpected end of JSON input") {
-		return "invalid JSON: unexpected end of input (truncated file?)"
+		return fmt.Sprintf("invalid notebook at line %d, column %d: %s has the wrong type (%v)", line, col, where, te.Err)
 	}
 	return "invalid notebook: " + err.Error()
 }
-
-var errUnexpectedEOF = errors.New("unexpected end of JSON input")
 
 func lineCol(data []byte, offset int64) (int, int) {
 	if offset > int64(len(data)) {

@@ -13,16 +13,24 @@ type secretRule struct {
 	// placeholderGroup, when > 0, is the submatch holding the value; values
 	// that look like placeholders are not findings.
 	placeholderGroup int
+	// needles: the regexp only runs on lines holding one of them (matched
+	// case-insensitively when fold is set), which keeps the scan fast.
+	needles []string
+	fold    bool
 }
 
 var secretRules = []secretRule{
-	{what: "AWS access key id", re: regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b`)},
-	{what: "AWS secret access key", re: regexp.MustCompile(`(?i)aws_?secret_?(?:access_?)?key\W{0,4}\s*[:=,]\s*\(?\s*["']([A-Za-z0-9/+=]{40})["']`), placeholderGroup: 1},
-	{what: "private key", re: regexp.MustCompile(`-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----`)},
-	{what: "JSON Web Token", re: regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}`)},
-	{what: "GitHub token", re: regexp.MustCompile(`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{50,}`)},
-	{what: "Gitea token", re: regexp.MustCompile(`(?i)(?:gitea|token)\w*["']?\s*[:=,]\s*["']([0-9a-f]{40})["']`), placeholderGroup: 1},
-	{what: "password literal", re: regexp.MustCompile(`(?i)["']?\b(?:password|passwd|pwd|secret|api_?key|secret_?key|access_?token|auth_?token)\b["']?\s*(?:[:=]|,)\s*[rbu]?["']([^"'\s]{4,})["']`), placeholderGroup: 1},
+	{what: "AWS access key id", re: regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b`),
+		needles: []string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"}},
+	{what: "AWS secret access key", re: regexp.MustCompile(`(?i)aws_?secret_?(?:access_?)?key\W{0,4}\s*[:=,]\s*\(?\s*["']([A-Za-z0-9/+=]{40})["']`), placeholderGroup: 1,
+		needles: []string{"secret"}, fold: true},
+	{what: "private key", re: regexp.MustCompile(`-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----`), needles: []string{"PRIVATE KEY"}},
+	{what: "JSON Web Token", re: regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}`), needles: []string{"eyJ"}},
+	{what: "GitHub token", re: regexp.MustCompile(`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{50,}`), needles: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}},
+	{what: "Gitea token", re: regexp.MustCompile(`(?i)(?:gitea|token)\w*["']?\s*[:=,]\s*["']([0-9a-f]{40})["']`), placeholderGroup: 1,
+		needles: []string{"token", "gitea"}, fold: true},
+	{what: "password literal", re: regexp.MustCompile(`(?i)["']?\b(?:password|passwd|pwd|secret|api_?key|secret_?key|access_?token|auth_?token)\b["']?\s*(?:[:=]|,)\s*[rbu]?["']([^"'\s]{4,})["']`), placeholderGroup: 1,
+		needles: []string{"pass", "pwd", "secret", "key", "token"}, fold: true},
 }
 
 var placeholderPattern = regexp.MustCompile(`(?i)^(?:<.*>|\{.*\}|\$.*|\*+|x+|\.+|changeme|change_me|password|passwd|secret|example\w*|your[_-]?\w*|my[_-]?\w*|dummy\w*|test\w*|placeholder\w*|none|null|redacted|todo|tbd|xxx\w*|\w*_here)$`)
@@ -44,7 +52,18 @@ func scanSecrets(text string) []secretHit {
 			text = ""
 		}
 		if len(l) >= 8 {
+			lower := ""
 			for _, rule := range secretRules {
+				hay := l
+				if rule.fold {
+					if lower == "" {
+						lower = strings.ToLower(l)
+					}
+					hay = lower
+				}
+				if !containsAny(hay, rule.needles) {
+					continue
+				}
 				for _, m := range rule.re.FindAllStringSubmatch(l, -1) {
 					if rule.placeholderGroup > 0 && placeholderPattern.MatchString(m[rule.placeholderGroup]) {
 						continue
@@ -57,4 +76,13 @@ func scanSecrets(text string) []secretHit {
 		line++
 	}
 	return hits
+}
+
+func containsAny(s string, needles []string) bool {
+	for _, n := range needles {
+		if strings.Contains(s, n) {
+			return true
+		}
+	}
+	return false
 }
