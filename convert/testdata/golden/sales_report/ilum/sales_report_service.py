@@ -81,8 +81,8 @@ for row in totals:
         "cells": [7],
         "kind": "plain",
         "code": """\
-expected = {"emea": 95, "amer": 40}
-assert total == expected.get(region, 0) or min_amount != 10, (region, total)
+expected = {"emea": 95, "amer": 40}[region]  # KeyError: unknown region
+assert total == expected or min_amount != 10, (region, total)
 result = {"region": region, "total": total}
 """,
     },

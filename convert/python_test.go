@@ -1,0 +1,321 @@
+package convert_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nbpipe/nbpipe/convert"
+)
+
+// The Python tier runs generated files through the real tools: an Airflow 3
+// DagBag, ruff, black, Python's compiler and PySpark in local mode. The
+// virtualenv comes from scripts/pyenv.sh (make test sets NBPIPE_VENV). Without
+// it these tests skip, except in CI, where they must run.
+
+func venv(t *testing.T) string {
+	t.Helper()
+	v := os.Getenv("NBPIPE_VENV")
+	if v == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("NBPIPE_VENV is not set in CI: run `make test`, which installs the Python tier")
+		}
+		t.Skip("NBPIPE_VENV not set: run `make test` for the Python tier (real Airflow, ruff, black, PySpark)")
+	}
+	if _, err := os.Stat(filepath.Join(v, "bin", "python")); err != nil {
+		t.Fatalf("NBPIPE_VENV=%s has no bin/python: %v", v, err)
+	}
+	return v
+}
+
+func script(name string) string { return filepath.Join("..", "scripts", name) }
+
+func runPython(t *testing.T, v string, timeout time.Duration, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(v, "bin", "python"), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		t.Fatalf("%v timed out after %s\n%s", args, timeout, errb.String())
+	}
+	return out.String(), errb.String(), err
+}
+
+type checkSummary struct {
+	Dags    int      `json:"dags"`
+	DagIDs  []string `json:"dag_ids"`
+	Files   int      `json:"files"`
+	Cells   int      `json:"cells"`
+	Errors  []any    `json:"errors"`
+	Details []struct {
+		DagID  string         `json:"dag_id"`
+		Params map[string]any `json:"params"`
+		Tasks  []struct {
+			TaskID           string   `json:"task_id"`
+			Upstream         []string `json:"upstream"`
+			Retries          int      `json:"retries"`
+			ExecutionTimeout *float64 `json:"execution_timeout"`
+			Pool             string   `json:"pool"`
+			TriggerRule      string   `json:"trigger_rule"`
+			IsTeardown       bool     `json:"is_teardown"`
+		} `json:"tasks"`
+	} `json:"dag_details"`
+}
+
+// convertInto converts notebooks with every target in one mode into dir and
+// returns how many converted.
+func convertInto(t *testing.T, dir, mode string, nbs []corpusNotebook) []string {
+	t.Helper()
+	layer, err := convert.LayerFromValues("test", map[string]any{"mode": mode, "targets": []string{"airflow", "pyfile", "ilum_service"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, nb := range nbs {
+		res := convert.Convert(nb.name, nb.data, convert.Options{Source: goldenSource, Layers: []convert.Layer{layer}})
+		if res.Err() != nil {
+			continue
+		}
+		ids = append(ids, res.DagID)
+		for _, f := range res.Files {
+			dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, f.Content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ids
+}
+
+func checkOutputs(t *testing.T, v, dir string) checkSummary {
+	t.Helper()
+	stdout, stderr, err := runPython(t, v, 15*time.Minute, script("check_outputs.py"), dir, "--json-dags")
+	var sum checkSummary
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); jerr != nil {
+		t.Fatalf("check_outputs.py printed no summary (%v): %v\nstderr:\n%s", err, jerr, tail(stderr, 60))
+	}
+	if err != nil || len(sum.Errors) > 0 {
+		t.Fatalf("check_outputs.py failed (%v): %d errors:\n%v\nstderr:\n%s", err, len(sum.Errors), sum.Errors, tail(stderr, 40))
+	}
+	return sum
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestRealAirflowRuffBlack converts every convertible corpus notebook and every
+// project notebook in both modes and proves the output in the real tools.
+func TestRealAirflowRuffBlack(t *testing.T) {
+	v := venv(t)
+	var nbs []corpusNotebook
+	for _, nb := range projectNotebooks(t) {
+		nbs = append(nbs, corpusNotebook{nb.name, nb.data})
+	}
+	nbs = append(nbs, readCorpus(t)...)
+	for _, mode := range []string{"batch", "per_cell"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			ids := convertInto(t, dir, mode, nbs)
+			if len(ids) < 30 {
+				t.Fatalf("only %d notebooks converted", len(ids))
+			}
+			sum := checkOutputs(t, v, dir)
+			if sum.Dags != len(ids) {
+				t.Fatalf("Airflow loaded %d DAGs from %d converted notebooks", sum.Dags, len(ids))
+			}
+			if sum.Files != 3*len(ids) {
+				t.Fatalf("checked %d files, want %d (3 targets per notebook)", sum.Files, 3*len(ids))
+			}
+			slices.Sort(ids)
+			got := append([]string{}, sum.DagIDs...)
+			slices.Sort(got)
+			if !slices.Equal(ids, got) {
+				t.Fatalf("DAG ids in Airflow %v, converted %v", got, ids)
+			}
+			t.Logf("%s: %d DAGs imported, %d files pass ruff and black, %d cells compile", mode, sum.Dags, sum.Files, sum.Cells)
+		})
+	}
+}
+
+// TestRealAirflowDAGShape checks, in the DagBag, what the examples' tags mean.
+func TestRealAirflowDAGShape(t *testing.T) {
+	v := venv(t)
+	dir := t.TempDir()
+	var nbs []corpusNotebook
+	for _, nb := range projectNotebooks(t) {
+		nbs = append(nbs, corpusNotebook{nb.name, nb.data})
+	}
+	for _, nb := range nbs {
+		res := convert.Convert(nb.name, nb.data, convert.Options{Source: goldenSource})
+		for _, f := range res.Files {
+			dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+			_ = os.MkdirAll(filepath.Dir(dst), 0o755)
+			if err := os.WriteFile(dst, f.Content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sum := checkOutputs(t, v, dir)
+	type taskWant struct {
+		upstream    []string
+		retries     int
+		timeout     float64
+		pool, rule  string
+		is_teardown bool
+	}
+	want := map[string]map[string]taskWant{
+		"sales_report": {
+			"open_session":  {retries: 3},
+			"cell_0":        {upstream: []string{"open_session"}, retries: 3},
+			"load_orders":   {upstream: []string{"cell_0"}, retries: 1},
+			"filter_orders": {upstream: []string{"load_orders"}, retries: 3},
+			"aggregate":     {upstream: []string{"filter_orders"}, retries: 3, timeout: 600},
+			"check_totals":  {upstream: []string{"aggregate"}, retries: 3},
+			"close_session": {upstream: []string{"check_totals", "open_session"}, retries: 3, is_teardown: true},
+		},
+		"fan_out_fan_in": {
+			"open_session":  {retries: 3},
+			"extract":       {upstream: []string{"open_session"}, retries: 3},
+			"evens":         {upstream: []string{"extract"}, retries: 3, pool: "small"},
+			"odds":          {upstream: []string{"extract"}, retries: 3, rule: "all_success"},
+			"join":          {upstream: []string{"evens", "odds"}, retries: 2, timeout: 300},
+			"close_session": {upstream: []string{"join", "open_session"}, retries: 3, is_teardown: true},
+		},
+		"word_count":         {"run_notebook": {retries: 0}},
+		"batch.tags-example": {"run_notebook": {retries: 4, timeout: 3600, pool: "etl"}},
+	}
+	seen := 0
+	for _, d := range sum.Details {
+		tasks, ok := want[d.DagID]
+		if !ok {
+			continue
+		}
+		seen++
+		if len(d.Tasks) != len(tasks) {
+			t.Errorf("%s: %d tasks in Airflow, want %d", d.DagID, len(d.Tasks), len(tasks))
+		}
+		for _, task := range d.Tasks {
+			w, ok := tasks[task.TaskID]
+			if !ok {
+				t.Errorf("%s: unexpected task %s", d.DagID, task.TaskID)
+				continue
+			}
+			up := append([]string{}, task.Upstream...)
+			slices.Sort(up)
+			wu := append([]string{}, w.upstream...)
+			slices.Sort(wu)
+			if !slices.Equal(up, wu) {
+				t.Errorf("%s.%s: upstream %v, want %v", d.DagID, task.TaskID, up, wu)
+			}
+			if task.Retries != w.retries {
+				t.Errorf("%s.%s: retries %d, want %d", d.DagID, task.TaskID, task.Retries, w.retries)
+			}
+			var timeout float64
+			if task.ExecutionTimeout != nil {
+				timeout = *task.ExecutionTimeout
+			}
+			if timeout != w.timeout {
+				t.Errorf("%s.%s: execution_timeout %v, want %v", d.DagID, task.TaskID, timeout, w.timeout)
+			}
+			if w.pool != "" && task.Pool != w.pool {
+				t.Errorf("%s.%s: pool %q, want %q", d.DagID, task.TaskID, task.Pool, w.pool)
+			}
+			if w.rule != "" && task.TriggerRule != w.rule {
+				t.Errorf("%s.%s: trigger_rule %q, want %q", d.DagID, task.TaskID, task.TriggerRule, w.rule)
+			}
+			if task.IsTeardown != w.is_teardown {
+				t.Errorf("%s.%s: is_teardown %v, want %v", d.DagID, task.TaskID, task.IsTeardown, w.is_teardown)
+			}
+		}
+		if d.DagID == "sales_report" {
+			if d.Params["region"] != "emea" || d.Params["min_amount"] != float64(10) {
+				t.Errorf("sales_report params %v, want region=emea, min_amount=10", d.Params)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("found %d of the %d DAGs to check in %v", seen, len(want), sum.DagIDs)
+	}
+}
+
+// TestJobFilesRunInPySpark runs the examples' job files and service classes to
+// completion under real PySpark; their cells assert on their own results.
+func TestJobFilesRunInPySpark(t *testing.T) {
+	v := venv(t)
+	dir := t.TempDir()
+	var nbs []corpusNotebook
+	for _, nb := range projectNotebooks(t) {
+		if nb.name == "injection.ipynb" || nb.name == "batch_tags.ipynb" {
+			continue // not jobs meant to run: one checks escaping, one pip-installs
+		}
+		nbs = append(nbs, corpusNotebook{nb.name, nb.data})
+	}
+	ids := convertInto(t, dir, "batch", nbs)
+	params := map[string][]string{"sales_report": {"--region", "amer"}}
+	config := map[string]string{"sales_report": `{"region": "amer", "min_amount": "10"}`}
+	for _, id := range ids {
+		t.Run(id+"/pyfile", func(t *testing.T) {
+			args := append([]string{script("run_spark.py"), "pyfile", filepath.Join(dir, "spark", id+".py"), "--"}, params[id]...)
+			if _, stderr, err := runPython(t, v, 10*time.Minute, args...); err != nil {
+				t.Fatalf("job file failed: %v\n%s", err, tail(stderr, 40))
+			}
+		})
+		for _, shim := range []bool{false, true} {
+			name := id + "/service-ilum-job-api"
+			if shim {
+				name = id + "/service-shim"
+			}
+			t.Run(name, func(t *testing.T) {
+				cfg := config[id]
+				if cfg == "" {
+					cfg = "{}"
+				}
+				args := []string{script("run_spark.py"), "service", filepath.Join(dir, "ilum", id+"_service.py"), "--class", convert.ServiceClassName(id), "--config", cfg}
+				if shim {
+					args = append(args, "--no-ilum")
+				}
+				stdout, stderr, err := runPython(t, v, 10*time.Minute, args...)
+				if err != nil {
+					t.Fatalf("service failed: %v\n%s", err, tail(stderr, 40))
+				}
+				if !strings.Contains(stdout, `"status": "ok"`) {
+					t.Fatalf("service result %q has no ok status", stdout)
+				}
+			})
+		}
+	}
+	t.Run("failing cell fails the job", func(t *testing.T) {
+		args := []string{script("run_spark.py"), "pyfile", filepath.Join(dir, "spark", "sales_report.py"), "--", "--region", "nowhere"}
+		_, stderr, err := runPython(t, v, 10*time.Minute, args...)
+		if err == nil {
+			t.Fatal("a job whose cell raises exited 0")
+		}
+		if !strings.Contains(stderr, "notebook cell") {
+			t.Fatalf("the traceback does not name the notebook cell:\n%s", tail(stderr, 30))
+		}
+	})
+}
