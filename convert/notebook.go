@@ -75,9 +75,9 @@ func (s *source) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 }
 
 type rawCell struct {
-	CellType *string         `json:"cell_type"`
-	Source   *source         `json:"source"`
-	Input    *source         `json:"input"` // nbformat 3 code cells
+	CellType *string        `json:"cell_type"`
+	Source   *source        `json:"source"`
+	Input    *source        `json:"input"` // nbformat 3 code cells
 	Metadata jsontext.Value `json:"metadata"`
 }
 
@@ -90,7 +90,7 @@ type rawMeta struct {
 type rawNotebook struct {
 	NBFormat   jsontext.Value `json:"nbformat"`
 	Metadata   jsontext.Value `json:"metadata"`
-	Cells      *[]rawCell      `json:"cells"`
+	Cells      *[]rawCell     `json:"cells"`
 	Worksheets *[]struct {
 		Cells []rawCell `json:"cells"`
 	} `json:"worksheets"`
