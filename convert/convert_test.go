@@ -20,16 +20,16 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 
 var goldenSource = convert.Source{Repo: "example/notebooks", Commit: "0123456789abcdef0123456789abcdef01234567"}
 
-// testNotebook is a notebook the project ships for tests: the bundled examples
+// namedNotebook is a notebook the project ships for tests: the bundled examples
 // and convert/testdata/notebooks.
-type testNotebook struct {
+type namedNotebook struct {
 	name string
 	data []byte
 }
 
-func projectNotebooks(t testing.TB) []testNotebook {
+func projectNotebooks(t testing.TB) []namedNotebook {
 	t.Helper()
-	var out []testNotebook
+	var out []namedNotebook
 	add := func(fsys fs.FS, dir string) {
 		entries, err := fs.ReadDir(fsys, dir)
 		if err != nil {
@@ -43,7 +43,7 @@ func projectNotebooks(t testing.TB) []testNotebook {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, testNotebook{name: e.Name(), data: data})
+			out = append(out, namedNotebook{name: e.Name(), data: data})
 		}
 	}
 	add(examples.FS, ".")
@@ -155,25 +155,20 @@ func corpusDir(t testing.TB) string {
 	return d
 }
 
-type corpusNotebook struct {
-	name string
-	data []byte
-}
-
-func readCorpus(t testing.TB) []corpusNotebook {
+func readCorpus(t testing.TB) []namedNotebook {
 	dir := corpusDir(t)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []corpusNotebook
+	var out []namedNotebook
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".ipynb") {
 			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, corpusNotebook{e.Name(), data})
+			out = append(out, namedNotebook{e.Name(), data})
 		}
 	}
 	if len(out) == 0 {
@@ -185,10 +180,8 @@ func readCorpus(t testing.TB) []corpusNotebook {
 // TestDeterministic converts every notebook twice, in both modes and with
 // every target: the bytes must be identical.
 func TestDeterministic(t *testing.T) {
-	var inputs []corpusNotebook
-	for _, nb := range projectNotebooks(t) {
-		inputs = append(inputs, corpusNotebook{nb.name, nb.data})
-	}
+	var inputs []namedNotebook
+	inputs = append(inputs, projectNotebooks(t)...)
 	if os.Getenv("NBPIPE_CORPUS") != "" || dirExists(filepath.Join("..", "..", "shared", "corpus", "notebooks")) {
 		inputs = append(inputs, readCorpus(t)...)
 	}

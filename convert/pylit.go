@@ -297,13 +297,6 @@ func emit(w *pyWriter, indent int, prefix string, e expr, suffix string) {
 	e.explode(w, indent, prefix, suffix)
 }
 
-// forceExplode writes a sequence one item per line even when it would fit,
-// for the long-lived structures readers scan (CELLS, DAG arguments).
-func forceExplode(w *pyWriter, indent int, prefix string, s seq, suffix string) {
-	s.explode(w, indent, prefix, suffix)
-}
-
-func list(items ...expr) seq { return seq{open: "[", close: "]", items: items} }
 func call(name string, items ...expr) seq {
 	return seq{open: name + "(", close: ")", items: items}
 }

@@ -79,7 +79,7 @@ type checkSummary struct {
 
 // convertInto converts notebooks with every target in one mode into dir and
 // returns how many converted.
-func convertInto(t *testing.T, dir, mode string, nbs []corpusNotebook) []string {
+func convertInto(t *testing.T, dir, mode string, nbs []namedNotebook) []string {
 	t.Helper()
 	layer, err := convert.LayerFromValues("test", map[string]any{"mode": mode, "targets": []string{"airflow", "pyfile", "ilum_service"}})
 	if err != nil {
@@ -131,10 +131,8 @@ func tail(s string, n int) string {
 // project notebook in both modes and proves the output in the real tools.
 func TestRealAirflowRuffBlack(t *testing.T) {
 	v := venv(t)
-	var nbs []corpusNotebook
-	for _, nb := range projectNotebooks(t) {
-		nbs = append(nbs, corpusNotebook{nb.name, nb.data})
-	}
+	var nbs []namedNotebook
+	nbs = append(nbs, projectNotebooks(t)...)
 	nbs = append(nbs, readCorpus(t)...)
 	for _, mode := range []string{"batch", "per_cell"} {
 		t.Run(mode, func(t *testing.T) {
@@ -165,10 +163,8 @@ func TestRealAirflowRuffBlack(t *testing.T) {
 func TestRealAirflowDAGShape(t *testing.T) {
 	v := venv(t)
 	dir := t.TempDir()
-	var nbs []corpusNotebook
-	for _, nb := range projectNotebooks(t) {
-		nbs = append(nbs, corpusNotebook{nb.name, nb.data})
-	}
+	var nbs []namedNotebook
+	nbs = append(nbs, projectNotebooks(t)...)
 	for _, nb := range nbs {
 		res := convert.Convert(nb.name, nb.data, convert.Options{Source: goldenSource})
 		for _, f := range res.Files {
@@ -267,12 +263,12 @@ func TestRealAirflowDAGShape(t *testing.T) {
 func TestJobFilesRunInPySpark(t *testing.T) {
 	v := venv(t)
 	dir := t.TempDir()
-	var nbs []corpusNotebook
+	var nbs []namedNotebook
 	for _, nb := range projectNotebooks(t) {
 		if nb.name == "injection.ipynb" || nb.name == "batch_tags.ipynb" {
 			continue // not jobs meant to run: one checks escaping, one pip-installs
 		}
-		nbs = append(nbs, corpusNotebook{nb.name, nb.data})
+		nbs = append(nbs, nb)
 	}
 	ids := convertInto(t, dir, "batch", nbs)
 	params := map[string][]string{"sales_report": {"--region", "amer"}}

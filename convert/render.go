@@ -136,7 +136,7 @@ func renderDAG(m *model) string {
 	w.line(0, "from airflow.sdk import "+strings.Join(sdk, ", "))
 	w.line(0, "")
 	emit(w, 0, "LIVY_CONN_ID = ", atom(pyStr(m.cfg.LivyConnID)), "")
-	emit(w, 0, "SESSION_CONF = ", valueExpr(anyMap(m.session)), "")
+	emit(w, 0, "SESSION_CONF = ", valueExpr(m.session), "")
 	paramsConsts(w, m)
 	cellsConst(w, m)
 	w.line(0, "")
@@ -156,7 +156,8 @@ func renderDAG(m *model) string {
 	if m.doc != "" {
 		dagArgs = append(dagArgs, kv{key: "doc_md=", val: multiline(pyBlock(m.doc))})
 	}
-	forceExplode(w, 0, "with ", call("DAG", dagArgs...), " as dag:")
+	// Always one argument per line: readers scan DAG arguments.
+	call("DAG", dagArgs...).explode(w, 0, "with ", " as dag:")
 	if m.cfg.Mode == "batch" {
 		batchTasks(w, m)
 	} else {
@@ -184,7 +185,7 @@ func batchTasks(w *pyWriter, m *model) {
 		}
 	}
 	args = append(args, taskOptions(&first)...)
-	forceExplode(w, 4, "", call("PythonOperator", args...), "")
+	call("PythonOperator", args...).explode(w, 4, "", "")
 }
 
 func perCellTasks(w *pyWriter, m *model) {
@@ -295,8 +296,6 @@ func stringsAny(in []string) []any {
 	}
 	return out
 }
-
-func anyMap(m map[string]any) map[string]any { return m }
 
 func paramsExpr(params []param) expr {
 	s := seq{open: "{", close: "}"}
