@@ -305,21 +305,11 @@ func (b *builder) python(u *unit, m *model) (string, bool) {
 		b.r.add(SevNotice, CodeRequirement, u.firstCell(), 0, "requirements collected: %s", strings.Join(s.requirements, " "))
 		m.requirements = append(m.requirements, s.requirements...)
 	}
-	if !hasStatements(sr, len(s.removed)) {
+	if s.statements == 0 {
 		b.r.add(SevNotice, CodeDroppedCell, u.firstCell(), 0, "dropped: no code left after removing notebook-only lines")
 		return "", false
 	}
 	return s.code, true
-}
-
-func hasStatements(sr scanResult, removed int) bool {
-	n := 0
-	for _, l := range sr.lines {
-		if l.kind != lineBlank {
-			n++
-		}
-	}
-	return n > removed
 }
 
 func clip(s string, n int) string {

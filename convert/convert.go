@@ -62,7 +62,7 @@ func (r *Result) Err() error {
 // headers (relative to the repository root for pushed notebooks).
 func Convert(notebookPath string, data []byte, opt Options) *Result {
 	res := &Result{Notebook: notebookPath}
-	r := &reporter{}
+	r := &reporter{findings: []Finding{}} // [] rather than null in JSON
 	defer func() { res.Findings = r.findings }()
 
 	nb, err := ParseNotebook(notebookPath, data)

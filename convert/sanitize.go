@@ -19,6 +19,7 @@ type sanitized struct {
 	code         string
 	removed      []removal
 	requirements []string
+	statements   int // logical lines of code left
 }
 
 // sanitize removes the lines that only work inside Jupyter: line magics, shell
@@ -29,6 +30,7 @@ type sanitized struct {
 func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 	lines := sr.lines
 	why := make([]string, len(lines))
+	keep := make([]string, len(lines)) // statement kept from a %time line
 	var out sanitized
 	for i := range lines {
 		l := &lines[i]
@@ -37,6 +39,9 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 		switch l.kind {
 		case lineMagic:
 			why[i] = "line magic " + firstWord(magicBody(trimmed))
+			if stmt, ok := timedStatement(trimmed); ok && l.first == l.last {
+				keep[i] = stmt
+			}
 			if reqs, ok := pipInstall(magicBody(trimmed)); ok {
 				out.requirements = append(out.requirements, reqs...)
 			}
@@ -61,7 +66,16 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 			}
 		}
 	}
-	needPass := emptiedBlocks(lines, why)
+	gone := make([]string, len(lines)) // reasons of lines removed without a trace
+	for i := range lines {
+		if keep[i] == "" {
+			gone[i] = why[i]
+		}
+		if lines[i].kind != lineBlank && gone[i] == "" {
+			out.statements++
+		}
+	}
+	needPass := emptiedBlocks(lines, gone)
 	var b strings.Builder
 	b.Grow(len(src))
 	prev := 0
@@ -73,19 +87,42 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 		b.WriteString(src[prev:l.start])
 		indent := src[l.start : l.start+leadingSpace(src[l.start:l.end])]
 		b.WriteString(indent)
-		if needPass[i] {
+		switch {
+		case keep[i] != "":
+			b.WriteString(keep[i] + "  " + timeMarker)
+		case needPass[i]:
 			b.WriteString("pass  ")
+			fallthrough
+		default:
+			b.WriteString("# nbpipe: removed " + why[i])
 		}
-		b.WriteString("# nbpipe: removed " + why[i])
 		// Keep the physical line count so later line numbers do not move.
 		b.WriteString(strings.Repeat("\n", l.last-l.first))
 		prev = l.end
 		first, _, _ := strings.Cut(strings.TrimSpace(l.text(src)), "\n")
-		out.removed = append(out.removed, removal{line: l.first, reason: why[i], text: strings.TrimSpace(first)})
+		reason := why[i]
+		if keep[i] != "" {
+			reason += " (its statement is kept)"
+		}
+		out.removed = append(out.removed, removal{line: l.first, reason: reason, text: strings.TrimSpace(first)})
 	}
 	b.WriteString(src[prev:])
 	out.code = b.String()
 	return out
+}
+
+// timeMarker ends a line whose %time magic was removed and statement kept.
+const timeMarker = "# nbpipe: removed %time"
+
+// timedStatement returns the statement of a `%time stmt` line, which IPython
+// runs (and times): dropping the line would drop the statement.
+func timedStatement(line string) (string, bool) {
+	body := strings.TrimPrefix(line, "%")
+	if !strings.HasPrefix(body, "time ") || strings.HasPrefix(line, "%%") {
+		return "", false
+	}
+	stmt := strings.TrimSpace(strings.TrimPrefix(body, "time "))
+	return stmt, stmt != ""
 }
 
 // emptiedBlocks finds, for each block header whose body lost every statement,
