@@ -206,7 +206,7 @@ func (s *scanner) escapeLine() {
 	for {
 		s.toEOL()
 		body := strings.TrimRight(s.src[:s.pos], "\r")
-		if strings.HasSuffix(body, "\\") && s.pos < len(s.src) {
+		if strings.HasSuffix(body, "\\") && s.pos < len(s.src) && strings.TrimSpace(s.src[s.pos:]) != "" {
 			s.pos++
 			s.line++
 			continue
@@ -243,12 +243,14 @@ func (s *scanner) python() {
 		case c == '\\':
 			rest := s.src[s.pos+1:]
 			switch {
-			case strings.HasPrefix(rest, "\n"):
-				s.pos += 2
+			case strings.HasPrefix(rest, "\n"), strings.HasPrefix(rest, "\r\n"):
+				s.pos += 1 + strings.IndexByte(rest, '\n') + 1
 				s.line++
-			case strings.HasPrefix(rest, "\r\n"):
-				s.pos += 3
-				s.line++
+				if strings.TrimSpace(s.src[s.pos:]) == "" {
+					s.pos = len(s.src)
+					s.res.open = "line continuation at the end of the cell"
+					return
+				}
 			case strings.TrimSpace(rest) == "":
 				s.pos = len(s.src)
 				s.res.open = "line continuation at the end of the cell"
@@ -297,19 +299,20 @@ func (s *scanner) python() {
 	}
 }
 
-// assignEscape reports whether the line so far is `name =`, where IPython
-// accepts `name = !cmd` and `name = %magic`.
+// assignEscape reports whether the line so far is an assignment target and
+// `=`, where IPython accepts `target = !cmd` and `target = %magic`.
 func (s *scanner) assignEscape() bool {
 	t := s.cur.toks
-	return len(t) == 2 && t[0].kind == tokName && t[1].text == "="
+	return len(t) >= 2 && len(s.depth) == 0 && t[len(t)-1].text == "=" && (t[0].kind == tokName || t[0].text == "(" || t[0].text == "[")
 }
 
 func (s *scanner) help() {
 	// obj? and obj?? : the tokens so far must be a dotted name and only ?s and
 	// a comment may follow on the physical line.
+	// Names, dots and * wildcards (np.*load*?).
 	dotted := len(s.cur.toks) > 0
-	for i, t := range s.cur.toks {
-		if (i%2 == 0 && t.kind != tokName && t.text != "*") || (i%2 == 1 && t.text != ".") {
+	for _, t := range s.cur.toks {
+		if t.kind != tokName && t.text != "." && t.text != "*" {
 			dotted = false
 		}
 	}
@@ -417,7 +420,14 @@ func (s *scanner) stringBody(prefix string, line int) {
 		switch {
 		case c == '\\':
 			s.pos++
-			if s.pos < len(s.src) {
+			switch {
+			case s.pos >= len(s.src):
+			case fstr && (s.src[s.pos] == '{' || s.src[s.pos] == '}'):
+				// A backslash does not escape braces in f-strings.
+			case strings.HasPrefix(s.src[s.pos:], "\r\n"):
+				s.line++
+				s.pos += 2
+			default:
 				if s.src[s.pos] == '\n' {
 					s.line++
 				}

@@ -163,21 +163,8 @@ func pyFloat(f float64) string {
 	if !strings.ContainsAny(s, ".eEn") {
 		s += ".0"
 	}
-	// Python writes exponents with at least two digits: 1e+16, 1e-07.
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		mant, exp := s[:i], s[i+1:]
-		sign := ""
-		if exp[0] == '+' || exp[0] == '-' {
-			sign, exp = exp[:1], exp[1:]
-		}
-		if sign == "" {
-			sign = "+"
-		}
-		if len(exp) < 2 {
-			exp = "0" + exp
-		}
-		s = mant + "e" + sign + exp
-	}
+	// black writes exponents without '+': 1e16, 1e-07.
+	s = strings.Replace(s, "e+", "e", 1)
 	return s
 }
 

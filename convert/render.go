@@ -127,6 +127,7 @@ func renderDAG(m *model) string {
 		sdk = append(sdk, "chain")
 	}
 	w.line(0, "import json")
+	w.line(0, "import logging")
 	w.line(0, "import time")
 	w.line(0, "from datetime import timedelta")
 	w.line(0, "")

@@ -114,15 +114,19 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 // timeMarker ends a line whose %time magic was removed and statement kept.
 const timeMarker = "# nbpipe: removed %time"
 
-// timedStatement returns the statement of a `%time stmt` line, which IPython
-// runs (and times): dropping the line would drop the statement.
+// timedStatement returns the statement of a `%time stmt` (or `x = %time
+// expr`) line, which IPython runs and times: dropping the line would drop the
+// statement. Statements that are IPython syntax themselves are not kept.
 func timedStatement(line string) (string, bool) {
-	body := strings.TrimPrefix(line, "%")
-	if !strings.HasPrefix(body, "time ") || strings.HasPrefix(line, "%%") {
+	i := strings.Index(line, "%time ")
+	if i < 0 || strings.HasPrefix(line, "%%") || (i > 0 && !strings.HasSuffix(strings.TrimRight(line[:i], " \t"), "=")) {
 		return "", false
 	}
-	stmt := strings.TrimSpace(strings.TrimPrefix(body, "time "))
-	return stmt, stmt != ""
+	stmt := strings.TrimSpace(line[i+len("%time "):])
+	if stmt == "" || strings.ContainsAny(stmt[:1], "%!?") || strings.HasSuffix(stmt, "?") {
+		return "", false
+	}
+	return line[:i] + stmt, true
 }
 
 // emptiedBlocks finds, for each block header whose body lost every statement,
@@ -212,7 +216,7 @@ func isCallStatement(toks []token, name string) bool {
 // pipInstall extracts package requirements from "pip install ..." (also
 // "python -m pip install", "{sys.executable} -m pip install", "conda install").
 func pipInstall(cmd string) ([]string, bool) {
-	cmd = strings.ReplaceAll(cmd, "\\\n", " ")
+	cmd = strings.ReplaceAll(strings.ReplaceAll(cmd, "\\\r\n", " "), "\\\n", " ")
 	f := strings.Fields(cmd)
 	start := -1
 	for i := 0; i+1 < len(f); i++ {

@@ -101,6 +101,18 @@ func appendSQL(out []string, s string) []string {
 }
 
 func onlySQLComments(s string) bool {
+	for {
+		i := strings.Index(s, "/*")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(s[i+2:], "*/")
+		if j < 0 {
+			s = s[:i]
+			break
+		}
+		s = s[:i] + s[i+2+j+2:]
+	}
 	for _, line := range strings.Split(s, "\n") {
 		t := strings.TrimSpace(line)
 		if t != "" && !strings.HasPrefix(t, "--") {

@@ -1,3 +1,4 @@
+log = logging.getLogger(__name__)
 LIVY_HEADERS = {"Content-Type": "application/json", "X-Requested-By": "nbpipe"}
 FAILED_SESSION_STATES = {"error", "dead", "killed", "shutting_down", "success"}
 POLL_SECONDS = 2
@@ -24,15 +25,20 @@ def _livy(method, endpoint, body=None):
 def _start_session():
     session_id = _livy("POST", "/sessions", SESSION_CONF)["id"]
     deadline = time.monotonic() + SESSION_START_TIMEOUT_SECONDS
-    while True:
-        state = _livy("GET", f"/sessions/{session_id}/state")["state"]
-        if state == "idle":
-            return session_id
-        if state in FAILED_SESSION_STATES:
-            raise RuntimeError(f"Livy session {session_id} ended in state {state}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"Livy session {session_id} not idle in time: {state}")
-        time.sleep(POLL_SECONDS)
+    try:
+        while True:
+            state = _livy("GET", f"/sessions/{session_id}/state")["state"]
+            if state == "idle":
+                return session_id
+            if state in FAILED_SESSION_STATES:
+                raise RuntimeError(f"Livy session {session_id} ended in state {state}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Livy session {session_id} not idle in time")
+            time.sleep(POLL_SECONDS)
+    except BaseException:
+        # A retry opens a new session: never leak this one.
+        _stop_session(session_id)
+        raise
 
 
 def _stop_session(session_id):
@@ -76,7 +82,7 @@ def _run_statement(session_id, position, params):
         )
     text = (output.get("data") or {}).get("text/plain")
     if text:
-        print(text)
+        log.info("%s output:\n%s", cell["task_id"], text)
 
 
 def open_session(**context):
