@@ -306,12 +306,13 @@ func TestJobFilesRunInPySpark(t *testing.T) {
 	}
 	t.Run("failing cell fails the job", func(t *testing.T) {
 		args := []string{script("run_spark.py"), "pyfile", filepath.Join(dir, "spark", "sales_report.py"), "--", "--region", "nowhere"}
-		_, stderr, err := runPython(t, v, 10*time.Minute, args...)
+		stdout, stderr, err := runPython(t, v, 10*time.Minute, args...)
 		if err == nil {
 			t.Fatal("a job whose cell raises exited 0")
 		}
-		if !strings.Contains(stderr, "notebook cell") {
-			t.Fatalf("the traceback does not name the notebook cell:\n%s", tail(stderr, 30))
+		// spark-submit sends the Python traceback to stdout.
+		if out := stdout + stderr; !strings.Contains(out, `File "<notebook cell 7>"`) || !strings.Contains(out, "KeyError: 'nowhere'") {
+			t.Fatalf("the traceback does not name the notebook cell and the error:\n%s", tail(out, 30))
 		}
 	})
 }

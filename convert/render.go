@@ -378,7 +378,7 @@ func renderService(m *model) string {
 	w.raw(ilumRun)
 	w.line(0, "")
 	w.line(0, "")
-	w.line(0, "class "+ServiceClassName(m.cfg.DagID)+"(NotebookService):")
+	emit(w, 0, "", seq{open: "class " + ServiceClassName(m.cfg.DagID) + "(", close: ")", items: []expr{atom("NotebookService")}}, ":")
 	w.line(4, `"""The notebook as an Ilum interactive job: run(spark, config)."""`)
 	return w.String()
 }
