@@ -21,7 +21,7 @@ run:
 	$(GO) run ./cmd/nbpipe convert --out nbpipe-out
 
 bench:
-	bench/bench.sh
+	bash bench/bench.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
