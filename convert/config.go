@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -362,6 +363,8 @@ func frontMatter(nb *Notebook) (layers []Layer, cell int, err error) {
 	if !ok {
 		return layers, -1, nil
 	}
+	// body keeps the fence as an empty first line, so YAML's line numbers
+	// are the cell's.
 	l, err := ParseLayer("front matter (cell 1)", []byte(body))
 	if err != nil {
 		return nil, 0, err
@@ -378,19 +381,7 @@ func frontMatter(nb *Notebook) (layers []Layer, cell int, err error) {
 			}
 		}
 	}
-	// The fence line shifts YAML line numbers by one.
-	shiftLines(l.Node, 1)
 	return append(layers, l), 0, nil
-}
-
-func shiftLines(n *yaml.Node, by int) {
-	if n == nil {
-		return
-	}
-	n.Line += by
-	for _, c := range n.Content {
-		shiftLines(c, by)
-	}
 }
 
 func yamlFence(src string) (string, bool) {
@@ -402,7 +393,7 @@ func yamlFence(src string) (string, bool) {
 	for i := 1; i < len(lines); i++ {
 		t := strings.TrimRight(lines[i], " \t\r\n")
 		if t == "---" || t == "..." {
-			return strings.Join(lines[1:i], ""), true
+			return "\n" + strings.Join(lines[1:i], ""), true
 		}
 	}
 	return "", false
@@ -440,14 +431,29 @@ func ParseRepoConfig(name string, data []byte) (*RepoConfig, error) {
 			Config yaml.Node `yaml:"config"`
 		} `yaml:"rules"`
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil && err.Error() != "EOF" {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(doc.Content) > 0 {
+		top := doc.Content[0]
+		if err := checkKeys(name, top, []string{"defaults", "include", "exclude", "rules"}); err != nil {
+			return nil, err
+		}
+		if err := top.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("%s: %s", name, yamlErrText(err))
+		}
+		if rules := mappingValue(top, "rules"); rules != nil && rules.Kind == yaml.SequenceNode {
+			for i, r := range rules.Content {
+				if err := checkKeys(fmt.Sprintf("%s rules[%d]", name, i), r, []string{"match", "config"}); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	rc := &RepoConfig{Include: raw.Include, Exclude: raw.Exclude}
 	node := func(n yaml.Node, what string) (Layer, error) {
-		if n.Kind == 0 {
+		if n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 			return Layer{Name: what}, nil
 		}
 		if n.Kind != yaml.MappingNode {
@@ -482,6 +488,34 @@ func ParseRepoConfig(name string, data []byte) (*RepoConfig, error) {
 		rc.Rules = append(rc.Rules, RepoRule{Match: r.Match, Config: l})
 	}
 	return rc, nil
+}
+
+// checkKeys reports a mapping key that is not one of known, suggesting the
+// closest one.
+func checkKeys(where string, n *yaml.Node, known []string) error {
+	if n == nil || n.Kind != yaml.MappingNode {
+		if n != nil && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+			return fmt.Errorf("%s: line %d: expected a mapping", where, n.Line)
+		}
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if !slices.Contains(known, k.Value) {
+			return fmt.Errorf("%s: line %d: unknown key %q%s (known: %s)", where, k.Line, k.Value, didYouMean(k.Value, known), strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// mappingValue returns the value node of key in a mapping node.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; n != nil && i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // Selected reports whether the notebook at path (slash-separated, relative to

@@ -21,53 +21,77 @@ func readParameters(sr scanResult, src string, cell int, lineOf func(int) (int, 
 	var out []param
 	for i := range sr.lines {
 		l := &sr.lines[i]
-		if l.kind != lineCode || l.indent != 0 || len(l.toks) < 3 {
+		if l.kind != lineCode || l.indent != 0 {
 			continue
 		}
-		t := l.toks
-		if t[0].kind != tokName {
-			continue
+		for _, t := range splitStatements(l.toks) {
+			out = readAssignment(out, t, l.first, cell, lineOf, r)
 		}
-		rhs := -1
-		switch {
-		case t[1].text == "=":
-			rhs = 2
-		case t[1].text == ":":
-			for j := 2; j < len(t); j++ {
-				if t[j].text == "=" {
-					rhs = j + 1
-					break
-				}
+	}
+	return out
+}
+
+// splitStatements splits a logical line's tokens at top-level semicolons.
+func splitStatements(toks []token) [][]token {
+	var out [][]token
+	depth, start := 0, 0
+	for i, t := range toks {
+		switch t.text {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		case ";":
+			if depth == 0 {
+				out = append(out, toks[start:i])
+				start = i + 1
 			}
 		}
-		if rhs < 0 || rhs >= len(t) {
-			continue
-		}
-		c, ln := lineOf(l.first)
-		if c == 0 {
-			c = cell
-		}
-		p := &litParser{toks: t[rhs:]}
-		v, err := p.value()
-		if err == nil && p.pos != len(p.toks) {
-			err = errors.New("more than one value")
-		}
-		if err != nil {
-			r.add(SevNotice, CodeParameters, c, ln, "%s is not a literal (%v): it stays in the code but is not a parameter", t[0].text, err)
-			continue
-		}
-		if pyKeywords[t[0].text] {
-			continue
-		}
-		replaced := false
-		for k := range out {
-			if out[k].name == t[0].text {
-				out[k].value, replaced = v, true
+	}
+	return append(out, toks[start:])
+}
+
+// readAssignment adds the parameter assigned by one simple statement.
+func readAssignment(out []param, t []token, line, cell int, lineOf func(int) (int, int), r *reporter) []param {
+	if len(t) < 3 || t[0].kind != tokName || pyKeywords[t[0].text] {
+		return out
+	}
+	rhs := -1
+	switch {
+	case t[1].text == "=":
+		rhs = 2
+	case t[1].text == ":":
+		for j := 2; j < len(t); j++ {
+			if t[j].text == "=" {
+				rhs = j + 1
+				break
 			}
 		}
-		if !replaced {
-			out = append(out, param{name: t[0].text, value: v})
+	}
+	if rhs < 0 || rhs >= len(t) {
+		return out
+	}
+	c, ln := lineOf(line)
+	if c == 0 {
+		c = cell
+	}
+	p := &litParser{toks: t[rhs:]}
+	v, err := p.value()
+	if err == nil && p.pos != len(p.toks) {
+		err = errors.New("more than one value")
+	}
+	if err != nil {
+		r.add(SevNotice, CodeParameters, c, ln, "%s is not a literal (%v): it stays in the code but is not a parameter", t[0].text, err)
+		return out
+	}
+	replaced := false
+	for k := range out {
+		if out[k].name == t[0].text {
+			out[k].value, replaced = v, true
 		}
+	}
+	if !replaced {
+		out = append(out, param{name: t[0].text, value: v})
 	}
 	return out
 }
@@ -126,6 +150,7 @@ func (p *litParser) value() (any, error) {
 		close := map[string]string{"[": "]", "(": ")"}[t.text]
 		p.pos++
 		list := []any{}
+		commas := 0
 		for p.peek().text != close {
 			v, err := p.value()
 			if err != nil {
@@ -134,11 +159,15 @@ func (p *litParser) value() (any, error) {
 			list = append(list, v)
 			if p.peek().text == "," {
 				p.pos++
+				commas++
 			} else if p.peek().text != close {
 				return nil, errNotLiteral
 			}
 		}
 		p.pos++
+		if t.text == "(" && len(list) == 1 && commas == 0 {
+			return list[0], nil // (x) is x; only a comma makes a tuple
+		}
 		return list, nil
 	case t.text == "{":
 		p.pos++
@@ -175,11 +204,15 @@ func parseNumber(s string, neg bool) (any, error) {
 	if strings.HasSuffix(clean, "j") || strings.HasSuffix(clean, "J") {
 		return nil, errors.New("complex numbers are not parameters")
 	}
-	if i, err := strconv.ParseInt(clean, 0, 64); err == nil {
+	i, err := strconv.ParseInt(clean, 0, 64)
+	if err == nil {
 		if neg {
 			i = -i
 		}
 		return int(i), nil
+	}
+	if errors.Is(err, strconv.ErrRange) {
+		return nil, errors.New("integer too large for a parameter")
 	}
 	f, err := strconv.ParseFloat(clean, 64)
 	if err != nil {

@@ -56,7 +56,8 @@ type reporter struct {
 }
 
 func (r *reporter) add(sev Severity, code string, cell, line int, format string, args ...any) {
-	r.findings = append(r.findings, Finding{Severity: sev, Code: code, Cell: cell, Line: line, Message: fmt.Sprintf(format, args...)})
+	msg := redactSecrets(fmt.Sprintf(format, args...))
+	r.findings = append(r.findings, Finding{Severity: sev, Code: code, Cell: cell, Line: line, Message: msg})
 }
 
 func (r *reporter) errors() int {

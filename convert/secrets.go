@@ -29,11 +29,30 @@ var secretRules = []secretRule{
 	{what: "GitHub token", re: regexp.MustCompile(`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{50,}`), needles: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}},
 	{what: "Gitea token", re: regexp.MustCompile(`(?i)(?:gitea|token)\w*["']?\s*[:=,]\s*["']([0-9a-f]{40})["']`), placeholderGroup: 1,
 		needles: []string{"token", "gitea"}, fold: true},
-	{what: "password literal", re: regexp.MustCompile(`(?i)["']?\b(?:password|passwd|pwd|secret|api_?key|secret_?key|access_?token|auth_?token)\b["']?\s*(?:[:=]|,)\s*[rbu]?["']([^"'\s]{4,})["']`), placeholderGroup: 1,
+	{what: "password literal", re: regexp.MustCompile(`(?i)["']?\w*(?:password|passwd|pwd|secret|api_?key|secret_?key|access_?token|auth_?token)\w*["']?\s*(?:[:=]|,)\s*[rbu]?["']([^"'\s]{4,})["']`), placeholderGroup: 1,
 		needles: []string{"pass", "pwd", "secret", "key", "token"}, fold: true},
+	{what: "password on a command line", re: regexp.MustCompile(`(?i)--?(?:password|passwd|pwd)[= ]["']?([^\s"'$]{4,})`), placeholderGroup: 1,
+		needles: []string{"-pass", "-pwd"}, fold: true},
+	{what: "credentials in a URL", re: regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@"']+:([^/\s@"']{4,})@`), placeholderGroup: 1,
+		needles: []string{"@"}},
 }
 
 var placeholderPattern = regexp.MustCompile(`(?i)^(?:<.*>|\{.*\}|\$.*|\*+|x+|\.+|changeme|change_me|password|passwd|secret|example\w*|your[_-]?\w*|my[_-]?\w*|dummy\w*|test\w*|placeholder\w*|none|null|redacted|todo|tbd|xxx\w*|\w*_here)$`)
+
+// redactSecrets replaces every credential in s, for report text: reports go
+// to logs and commit statuses and must never carry a secret.
+func redactSecrets(s string) string {
+	for _, rule := range secretRules {
+		hay := s
+		if rule.fold {
+			hay = strings.ToLower(s)
+		}
+		if containsAny(hay, rule.needles) {
+			s = rule.re.ReplaceAllString(s, "[redacted]")
+		}
+	}
+	return s
+}
 
 type secretHit struct {
 	line int // 1-based within the scanned text
