@@ -299,7 +299,7 @@ func (b *builder) python(u *unit, m *model) (string, bool) {
 	s := sanitize(u.body, sr, sanitizeOptions{stripPrint: b.cfg.StripPrint, stripDisplay: b.cfg.StripDisplay})
 	for _, rm := range s.removed {
 		c, l := u.lineOf(rm.line)
-		b.r.add(SevNotice, CodeStrippedLine, c, l, "removed %s: %s", rm.reason, clip(rm.text, 80))
+		b.r.add(SevNotice, CodeStrippedLine, c, l, "removed %s: %s", rm.reason, clip(redactSecrets(rm.text), 80))
 	}
 	if len(s.requirements) > 0 {
 		b.r.add(SevNotice, CodeRequirement, u.firstCell(), 0, "requirements collected: %s", strings.Join(s.requirements, " "))

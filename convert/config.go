@@ -170,6 +170,11 @@ func suggest(s string, candidates []string) string {
 	if bestD <= 2 || (bestD <= len(s)/3 && bestD <= 4) {
 		return best
 	}
+	for _, c := range candidates { // retry -> retries
+		if len(s) >= 3 && (strings.HasPrefix(c, strings.ToLower(s)) || strings.HasPrefix(strings.ToLower(s), c)) {
+			return c
+		}
+	}
 	return ""
 }
 
@@ -311,11 +316,19 @@ func validateSchedule(s string) error {
 }
 
 func validateCron(s string) error {
-	if _, err := cronParser.Parse(s); err != nil {
-		return fmt.Errorf("%q is not a 5-field cron expression: %v", s, err)
+	_, err := cronParser.Parse(s)
+	if err == nil {
+		return nil
 	}
-	return nil
+	// Airflow's croniter also takes L, W and # (0 0 L * *, 0 9 * * 1#3), which
+	// the parser does not: accept those when the shape is a 5-field cron.
+	if f := strings.Fields(s); len(f) == 5 && strings.ContainsAny(s, "LW#") && croniterFields.MatchString(s) {
+		return nil
+	}
+	return fmt.Errorf("%q is not a 5-field cron expression: %v", s, err)
 }
+
+var croniterFields = regexp.MustCompile(`^(?:[0-9A-Za-z*/,#?-]+\s+){4}[0-9A-Za-z*/,#?-]+$`)
 
 func parseStartDate(s string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {

@@ -555,7 +555,7 @@ func statementIssues(lines []logicalLine) []syntaxIssue {
 				continue
 			}
 		}
-		if t := l.lastTok(); t.kind == tokOp && (t.text == "=" || (strings.HasSuffix(t.text, "=") && len(t.text) > 1 && t.text != "==" && t.text != "!=" && t.text != "<=" && t.text != ">=")) {
+		if t := l.lastTok(); t.kind == tokOp && danglingOps[t.text] && !(t.text == "*" && t0.text == "from") {
 			out = append(out, syntaxIssue{line: l.last, msg: fmt.Sprintf("statement ends with %q", t.text)})
 		}
 	}
@@ -569,6 +569,16 @@ func isKeywordOperator(s string) bool {
 	}
 	return false
 }
+
+// danglingOps cannot end a statement (`x = 1 +`); `*` can only in
+// `from m import *`.
+var danglingOps = func() map[string]bool {
+	m := map[string]bool{}
+	for _, op := range strings.Fields("= += -= *= /= //= %= **= >>= <<= &= |= ^= @= := + - * / // % ** << >> & | ^ ~ < > <= >= == != . @ ->") {
+		m[op] = true
+	}
+	return m
+}()
 
 // softKeywords may stand next to another name (match x:, case y:, type X = ...).
 var softKeywords = map[string]bool{"match": true, "case": true, "type": true, "_": true}

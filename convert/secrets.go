@@ -29,7 +29,7 @@ var secretRules = []secretRule{
 	{what: "GitHub token", re: regexp.MustCompile(`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{50,}`), needles: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}},
 	{what: "Gitea token", re: regexp.MustCompile(`(?i)(?:gitea|token)\w*["']?\s*[:=,]\s*["']([0-9a-f]{40})["']`), placeholderGroup: 1,
 		needles: []string{"token", "gitea"}, fold: true},
-	{what: "password literal", re: regexp.MustCompile(`(?i)["']?\w*(?:password|passwd|pwd|secret|api_?key|secret_?key|access_?token|auth_?token)\w*["']?\s*(?:[:=]|,)\s*[rbu]?["']([^"'\s]{4,})["']`), placeholderGroup: 1,
+	{what: "password literal", re: regexp.MustCompile(`(?i)["']?\w*(?:password|passwd|pwd|secret|api_?key|secret_?key|access_?token|auth_?token)["']?\s*(?:[:=]|,)\s*[rbu]?["']([^"'\s]{4,})["']`), placeholderGroup: 1,
 		needles: []string{"pass", "pwd", "secret", "key", "token"}, fold: true},
 	{what: "password on a command line", re: regexp.MustCompile(`(?i)--?(?:password|passwd|pwd)[= ]["']?([^\s"'$]{4,})`), placeholderGroup: 1,
 		needles: []string{"-pass", "-pwd"}, fold: true},

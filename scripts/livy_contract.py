@@ -10,6 +10,10 @@ ok or error and a traceback, DELETE) on 127.0.0.1 and executes every statement
 in a real local SparkSession. The DAG file, Airflow, the Livy provider's
 LivyHook and PySpark are all real; only the HTTP peer is this stand-in.
 
+With NBPIPE_LIVY_URL set (scripts/livy.sh start prints it), the DAG talks to
+that Livy server instead, and a run passes only if the server lists no
+session afterwards.
+
 It prints one JSON line: run state, task states, the requests Livy received,
 the session states. Exit status 0 when the run ends in the expected state and
 every session was deleted.
@@ -36,16 +40,25 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(sys.argv[1]).resolve().parent)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{HOME}/airflow.db"
 
-from pyspark.sql import SparkSession
+# NBPIPE_LIVY_URL points the DAG at a running Livy server (scripts/livy.sh);
+# without it this script serves the contract itself.
+LIVY_URL = os.environ.get("NBPIPE_LIVY_URL", "")
+spark = None
 
-spark = (
-    SparkSession.builder.master("local[2]")
-    .config("spark.ui.enabled", "false")
-    .config("spark.sql.shuffle.partitions", "2")
-    .config("spark.driver.host", "127.0.0.1")
-    .getOrCreate()
-)
-spark.sparkContext.setLogLevel("WARN")
+
+def local_spark():
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("WARN")
+    return session
+
 
 SESSIONS = {}  # id -> {"state", "ns", "statements", "polls"}
 REQUESTS = []
@@ -160,22 +173,37 @@ class Livy(BaseHTTPRequestHandler):
         self._reply(404, {"msg": "Session not found"})
 
 
+def livy_sessions(url):
+    """The sessions a real Livy server still lists (deleted ones are gone)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url.rstrip("/") + "/sessions") as reply:
+        return {str(x["id"]): x["state"] for x in json.load(reply)["sessions"]}
+
+
 def main():
+    global spark
     dag_file, dag_id, run_conf = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     expect = sys.argv[4] if len(sys.argv) > 4 else "success"
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run(
         [airflow, "db", "migrate"], check=True, stdout=sys.stderr, stderr=sys.stderr
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Livy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    conn = {"conn_type": "livy", "host": "127.0.0.1", "port": server.server_port}
-    # The default conn id has dashes, so it can only come from a process env.
+    server = None
+    if LIVY_URL:
+        host, _, port = LIVY_URL.split("://", 1)[-1].rstrip("/").partition(":")
+        conn = {"conn_type": "livy", "host": host, "port": int(port or 8998)}
+    else:
+        spark = local_spark()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Livy)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        conn = {"conn_type": "livy", "host": "127.0.0.1", "port": server.server_port}
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("generated_dag", dag_file)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    # The default conn id has dashes, so it can only come from a process env.
     os.environ["AIRFLOW_CONN_" + mod.LIVY_CONN_ID.upper()] = json.dumps(conn)
     mod.POLL_SECONDS = 0.2
     dag = mod.dag
@@ -186,8 +214,13 @@ def main():
     with contextlib.redirect_stdout(sys.stderr):
         run = dag.test(run_conf=run_conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    sessions = {str(k): v["state"] for k, v in SESSIONS.items()}
-    ok = str(run.state) == expect and all(s == "deleted" for s in sessions.values())
+    if LIVY_URL:
+        sessions = livy_sessions(LIVY_URL)
+        closed = not sessions
+    else:
+        sessions = {str(k): v["state"] for k, v in SESSIONS.items()}
+        closed = all(s == "deleted" for s in sessions.values())
+    ok = str(run.state) == expect and closed
     print(
         json.dumps(
             {
@@ -200,8 +233,9 @@ def main():
             }
         )
     )
-    server.shutdown()
-    spark.stop()
+    if server:
+        server.shutdown()
+        spark.stop()
     sys.exit(0 if ok else 1)
 
 
