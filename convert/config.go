@@ -170,12 +170,20 @@ func suggest(s string, candidates []string) string {
 	if bestD <= 2 || (bestD <= len(s)/3 && bestD <= 4) {
 		return best
 	}
-	for _, c := range candidates { // retry -> retries
-		if len(s) >= 3 && (strings.HasPrefix(c, strings.ToLower(s)) || strings.HasPrefix(strings.ToLower(s), c)) {
+	for _, c := range candidates { // retry -> retries: a long shared stem
+		if p := commonPrefix(strings.ToLower(s), c); p >= 4 && p >= min(len(s), len(c))-1 {
 			return c
 		}
 	}
 	return ""
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 func editDistance(a, b string) int {
