@@ -346,7 +346,6 @@ func TestDAGRunsInRealAirflowAgainstLivyServer(t *testing.T) {
 		}
 	}
 	cmd := exec.Command("bash", filepath.Join("..", "scripts", "livy.sh"), "start")
-	cmd.Env = append(os.Environ(), "NBPIPE_PYTHON="+filepath.Join(v, "bin", "python"))
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	out, err := cmd.Output()
