@@ -19,6 +19,9 @@ var pyfileMain string
 //go:embed templates/ilum_run.py
 var ilumRun string
 
+//go:embed templates/run_cells.py
+var runCells string
+
 // OwnershipMarker is the line every generated file carries; nbpipe only ever
 // overwrites or deletes files that have it.
 const OwnershipMarker = "# nbpipe-owned: true"
@@ -348,12 +351,7 @@ func renderPyFile(m *model) string {
 	w.line(0, "from pyspark.sql import SparkSession")
 	w.line(0, "")
 	emit(w, 0, "APP_NAME = ", atom(pyStr(m.cfg.DagID)), "")
-	emit(w, 0, "REQUIREMENTS = ", valueExpr(stringsAny(m.requirements)), "")
-	paramsConsts(w, m)
-	cellsConst(w, m)
-	w.line(0, "")
-	w.line(0, "")
-	w.raw(pyfileMain)
+	jobBody(w, m, pyfileMain)
 	return w.String()
 }
 
@@ -370,17 +368,25 @@ func renderService(m *model) string {
 	w.line(8, "pass")
 	w.line(0, "")
 	w.line(0, "")
-	emit(w, 0, "REQUIREMENTS = ", valueExpr(stringsAny(m.requirements)), "")
-	paramsConsts(w, m)
-	cellsConst(w, m)
-	w.line(0, "")
-	w.line(0, "")
-	w.raw(ilumRun)
+	jobBody(w, m, ilumRun)
 	w.line(0, "")
 	w.line(0, "")
 	emit(w, 0, "", seq{open: "class " + ServiceClassName(m.cfg.DagID) + "(", close: ")", items: []expr{atom("NotebookService")}}, ":")
 	w.line(4, `"""The notebook as an Ilum interactive job: run(spark, config)."""`)
 	return w.String()
+}
+
+// jobBody writes what the job file and the service share: the constants,
+// run_cells, and the entry point of the given kind.
+func jobBody(w *pyWriter, m *model, entry string) {
+	emit(w, 0, "REQUIREMENTS = ", valueExpr(stringsAny(m.requirements)), "")
+	paramsConsts(w, m)
+	cellsConst(w, m)
+	for _, part := range []string{runCells, entry} {
+		w.line(0, "")
+		w.line(0, "")
+		w.raw(part)
+	}
 }
 
 // ServiceClassName derives the Ilum job class name from the DAG id.

@@ -63,7 +63,8 @@ assert balanced
 
 
 def _coerce(default, value):
-    """Ilum passes config values as given; strings become the default's type."""
+    """Values from a command line or Ilum's config may arrive as strings: they
+    take the type of the parameter's default, read as JSON, when they can."""
     if isinstance(default, str) or not isinstance(value, str):
         return value
     try:
@@ -72,24 +73,29 @@ def _coerce(default, value):
         return value
 
 
+def run_cells(spark, overrides):
+    """Runs the notebook's cells in one namespace. The run's parameters
+    override the notebook's values right after the parameters cell."""
+    params = {
+        name: _coerce(PARAMS[name], value)
+        for name, value in overrides.items()
+        if name in PARAMS
+    }
+    namespace = {"__name__": "__main__", "spark": spark, "sc": spark.sparkContext}
+    if PARAMETERS_CELL is None:
+        namespace.update(PARAMS)
+        namespace.update(params)
+    for position, cell in enumerate(CELLS):
+        code = compile(cell["code"], f"<notebook cell {cell['cells'][0]}>", "exec")
+        exec(code, namespace)  # noqa: S102 - running the cells is the job
+        if position == PARAMETERS_CELL:
+            namespace.update(params)
+    return params
+
+
 class NotebookService(_IlumJob):
     def run(self, spark, config):
-        config = config or {}
-        params = {
-            name: _coerce(default, config[name])
-            for name, default in PARAMS.items()
-            if name in config
-        }
-        namespace = {"__name__": "__main__", "spark": spark, "sc": spark.sparkContext}
-        if PARAMETERS_CELL is None:
-            namespace.update(PARAMS)
-            namespace.update(params)
-        for position, cell in enumerate(CELLS):
-            source = f"<notebook cell {cell['cells'][0]}>"
-            code = compile(cell["code"], source, "exec")
-            exec(code, namespace)  # noqa: S102 - running the cells is the job
-            if position == PARAMETERS_CELL:
-                namespace.update(params)
+        params = run_cells(spark, config or {})
         return json.dumps({"status": "ok", "cells": len(CELLS), "params": params})
 
 

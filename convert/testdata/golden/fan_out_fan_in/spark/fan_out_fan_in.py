@@ -58,29 +58,25 @@ assert balanced
 ]
 
 
-def _coerce(default, raw):
-    """Command-line values are strings; non-string params are read as JSON."""
-    if isinstance(default, str):
-        return raw
+def _coerce(default, value):
+    """Values from a command line or Ilum's config may arrive as strings: they
+    take the type of the parameter's default, read as JSON, when they can."""
+    if isinstance(default, str) or not isinstance(value, str):
+        return value
     try:
-        return json.loads(raw)
+        return json.loads(value)
     except ValueError:
-        return raw
+        return value
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=f"Spark job {APP_NAME}")
-    for name, default in PARAMS.items():
-        parser.add_argument(f"--{name}", default=None, help=f"default: {default!r}")
-    args = parser.parse_args(argv)
-    return {
+def run_cells(spark, overrides):
+    """Runs the notebook's cells in one namespace. The run's parameters
+    override the notebook's values right after the parameters cell."""
+    params = {
         name: _coerce(PARAMS[name], value)
-        for name, value in vars(args).items()
-        if value is not None
+        for name, value in overrides.items()
+        if name in PARAMS
     }
-
-
-def run_cells(spark, params):
     namespace = {"__name__": "__main__", "spark": spark, "sc": spark.sparkContext}
     if PARAMETERS_CELL is None:
         namespace.update(PARAMS)
@@ -90,14 +86,22 @@ def run_cells(spark, params):
         exec(code, namespace)  # noqa: S102 - running the cells is the job
         if position == PARAMETERS_CELL:
             namespace.update(params)
-    return namespace
+    return params
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=f"Spark job {APP_NAME}")
+    for name, default in PARAMS.items():
+        parser.add_argument(f"--{name}", default=None, help=f"default: {default!r}")
+    args = parser.parse_args(argv)
+    return {name: value for name, value in vars(args).items() if value is not None}
 
 
 def main(argv=None):
-    params = parse_args(argv)
+    overrides = parse_args(argv)
     spark = SparkSession.builder.appName(APP_NAME).getOrCreate()
     try:
-        run_cells(spark, params)
+        run_cells(spark, overrides)
     finally:
         spark.stop()
 
