@@ -1,0 +1,136 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+)
+
+// Intake takes accepted pushes. Accept must not return before the event is
+// durable: the forge's 2xx promises it will be processed.
+type Intake interface {
+	Accept(ctx context.Context, ev PushEvent) error
+}
+
+// Handler is the webhook endpoint for both forges.
+type Handler struct {
+	// Secrets holds each forge's webhook secret. A forge without one is
+	// refused unless Insecure is set (the server refuses to start that way
+	// without the explicit flag).
+	Secrets  map[Forge][]byte
+	Insecure bool
+	// MaxBody caps the request body; larger deliveries get 413.
+	MaxBody int64
+	// Filter returns why a verified push is ignored ("" to accept): branch
+	// and repository allow-lists, rate limits.
+	Filter func(PushEvent) string
+	Intake Intake
+	Log    *slog.Logger
+}
+
+// DefaultMaxBody is GitHub's payload cap (25 MB).
+const DefaultMaxBody = 25 << 20
+
+type reply struct {
+	Status   string `json:"status"`
+	Delivery string `json:"delivery,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		respond(w, http.StatusMethodNotAllowed, reply{Status: "error", Reason: "POST only"})
+		return
+	}
+	d, ok := identify(r.Header)
+	if !ok {
+		respond(w, http.StatusBadRequest, reply{Status: "error", Reason: "not a GitHub or Gitea delivery (no X-Gitea-Event or X-GitHub-Event header)"})
+		return
+	}
+	log = log.With("delivery", d.id, "forge", d.forge, "event", d.event)
+	max := h.MaxBody
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			log.Warn("delivery refused: body too large", "limit", max)
+			respond(w, http.StatusRequestEntityTooLarge, reply{Status: "error", Delivery: d.id, Reason: "body too large"})
+			return
+		}
+		respond(w, http.StatusBadRequest, reply{Status: "error", Delivery: d.id, Reason: "could not read the body"})
+		return
+	}
+	secret := h.Secrets[d.forge]
+	switch {
+	case len(secret) > 0:
+		if err := verify(d.forge, r.Header, body, secret); err != nil {
+			log.Warn("delivery refused", "err", err)
+			respond(w, http.StatusUnauthorized, reply{Status: "error", Delivery: d.id, Reason: "signature check failed"})
+			return
+		}
+	case !h.Insecure:
+		log.Warn("delivery refused: no secret configured for this forge")
+		respond(w, http.StatusUnauthorized, reply{Status: "error", Delivery: d.id, Reason: "no secret configured for " + string(d.forge)})
+		return
+	}
+	switch d.event {
+	case "ping":
+		respond(w, http.StatusOK, reply{Status: "pong", Delivery: d.id})
+		return
+	case "push":
+	default:
+		log.Info("event ignored")
+		respond(w, http.StatusAccepted, reply{Status: "ignored", Delivery: d.id, Reason: "event " + d.event + " is not handled"})
+		return
+	}
+	ev, err := parsePush(d, body)
+	if err != nil {
+		log.Warn("delivery refused", "err", err)
+		respond(w, http.StatusBadRequest, reply{Status: "error", Delivery: d.id, Reason: err.Error()})
+		return
+	}
+	log = log.With("repo", ev.Repo, "ref", ev.Ref, "after", ev.After)
+	why := ""
+	switch {
+	case ev.Branch() == "":
+		why = "not a branch push"
+	case ev.Deleted():
+		why = "branch deleted"
+	case h.Filter != nil:
+		why = h.Filter(ev)
+	}
+	if why != "" {
+		log.Info("push ignored", "reason", why)
+		respond(w, http.StatusAccepted, reply{Status: "ignored", Delivery: d.id, Reason: why})
+		return
+	}
+	switch err := h.Intake.Accept(r.Context(), ev); {
+	case errors.Is(err, ErrDuplicate):
+		log.Info("duplicate delivery")
+		respond(w, http.StatusOK, reply{Status: "duplicate", Delivery: d.id})
+	case err != nil:
+		// 503 makes the forge (or its operator) redeliver: nothing is lost.
+		log.Error("push not accepted", "err", err)
+		respond(w, http.StatusServiceUnavailable, reply{Status: "error", Delivery: d.id, Reason: "intake unavailable"})
+	default:
+		log.Info("push accepted")
+		respond(w, http.StatusAccepted, reply{Status: "accepted", Delivery: d.id})
+	}
+}
+
+func respond(w http.ResponseWriter, code int, body reply) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
