@@ -1,0 +1,452 @@
+// Package publish writes to the outside world: the source and target git
+// repositories (through a narrow go-git client), and later Airflow, Ilum and
+// commit statuses.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/utils/merkletrie"
+
+	"github.com/nbpipe/nbpipe/convert"
+)
+
+// Repo is a cached bare clone of one remote repository. Everything nbpipe
+// does with git goes through its few methods; no work tree is ever checked
+// out, so costs grow with the files a push touches, not with the repository.
+type Repo struct {
+	url  string
+	auth transport.AuthMethod
+	repo *git.Repository
+	mu   sync.Mutex // one writer per repository (and so per target branch)
+}
+
+// TokenAuth is HTTP Basic auth with the token as the password, which GitHub,
+// Gitea and most git servers accept.
+func TokenAuth(user, token string) transport.AuthMethod {
+	if token == "" {
+		return nil
+	}
+	if user == "" {
+		user = "nbpipe"
+	}
+	return &githttp.BasicAuth{Username: user, Password: token}
+}
+
+// Open opens the cached clone in dir, cloning the remote the first time.
+// An empty remote repository is fine (a new dags repository).
+func Open(ctx context.Context, url string, auth transport.AuthMethod, dir string) (*Repo, error) {
+	r, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		r, err = git.PlainInit(dir, true)
+		if err == nil {
+			_, err = r.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}})
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", redact(url), err)
+	}
+	rp := &Repo{url: url, auth: auth, repo: r}
+	if err := rp.Fetch(ctx); err != nil {
+		return nil, err
+	}
+	return rp, nil
+}
+
+// Fetch brings every branch of the remote up to date (forced: a rewritten
+// remote branch replaces the cached one).
+func (r *Repo) Fetch(ctx context.Context) error {
+	err := r.repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*"},
+		Auth:       r.auth,
+		Force:      true,
+	})
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate), errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return nil
+	}
+	return fmt.Errorf("fetch %s: %w", redact(r.url), err)
+}
+
+// redact drops credentials from a URL for messages.
+func redact(url string) string {
+	if i := strings.Index(url, "://"); i >= 0 {
+		if at := strings.LastIndex(url, "@"); at > i {
+			return url[:i+3] + "***@" + url[at+1:]
+		}
+	}
+	return url
+}
+
+// ChangeKind says what happened to a notebook between two commits.
+type ChangeKind string
+
+const (
+	Added    ChangeKind = "added"
+	Modified ChangeKind = "modified"
+	Removed  ChangeKind = "removed"
+)
+
+// Change is one changed file; a rename is a Removed and an Added.
+type Change struct {
+	Kind ChangeKind
+	Path string
+}
+
+// Changes lists the files matching keep that differ between two commits. A
+// zero or empty before (a new branch) lists every file of after as added.
+// Forced pushes need nothing special: trees are compared, not histories.
+func (r *Repo) Changes(ctx context.Context, before, after string, keep func(path string) bool) ([]Change, error) {
+	to, err := r.tree(after)
+	if err != nil {
+		return nil, err
+	}
+	from := &object.Tree{}
+	if before != "" && strings.Trim(before, "0") != "" {
+		if from, err = r.tree(before); err != nil {
+			return nil, err
+		}
+	}
+	changes, err := object.DiffTreeWithOptions(ctx, from, to, &object.DiffTreeOptions{DetectRenames: false})
+	if err != nil {
+		return nil, fmt.Errorf("diff %s..%s: %w", before, after, err)
+	}
+	var out []Change
+	for _, c := range changes {
+		action, err := c.Action()
+		if err != nil {
+			return nil, err
+		}
+		switch action {
+		case merkletrie.Insert:
+			out = append(out, Change{Added, c.To.Name})
+		case merkletrie.Delete:
+			out = append(out, Change{Removed, c.From.Name})
+		case merkletrie.Modify:
+			out = append(out, Change{Modified, c.To.Name})
+		}
+	}
+	kept := out[:0]
+	for _, c := range out {
+		if keep == nil || keep(c.Path) {
+			kept = append(kept, c)
+		}
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Path < kept[j].Path })
+	return kept, nil
+}
+
+func (r *Repo) tree(rev string) (*object.Tree, error) {
+	c, err := r.repo.CommitObject(plumbing.NewHash(rev))
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", rev, err)
+	}
+	return c.Tree()
+}
+
+// ReadFile returns a file's content at a commit; ok is false when it does not
+// exist there.
+func (r *Repo) ReadFile(rev, name string) (data []byte, ok bool, err error) {
+	t, err := r.tree(rev)
+	if err != nil {
+		return nil, false, err
+	}
+	return readTreeFile(t, name)
+}
+
+func readTreeFile(t *object.Tree, name string) ([]byte, bool, error) {
+	f, err := t.File(name)
+	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	rd, err := f.Reader()
+	if err != nil {
+		return nil, false, err
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(rd)
+	return data, err == nil, err
+}
+
+// FileChange is one output to write (Content non-nil) or delete (nil).
+type FileChange struct {
+	Path    string
+	Content []byte
+}
+
+// Plan computes the changes to publish from the target branch as it is now.
+// Publish calls it again after every rejected push, so it must only read.
+type Plan func(read func(path string) ([]byte, bool, error)) ([]FileChange, error)
+
+// Published is the outcome of a publish.
+type Published struct {
+	Commit  string   // the new commit, "" when nothing changed
+	Refused []string // paths left alone: they exist without nbpipe's ownership marker
+	Tries   int
+}
+
+// Author signs publish commits.
+type Author struct{ Name, Email string }
+
+// MaxTries bounds the fetch-rebuild-push loop when the remote moved.
+const MaxTries = 8
+
+// Publish commits the plan's changes to branch as one commit and pushes it,
+// never forcing: when the push is rejected because the branch moved, it
+// fetches, rebuilds the plan on the new head and tries again with jittered
+// backoff. Files that exist without nbpipe's ownership marker are never
+// changed or deleted; they are reported in Refused.
+func (r *Repo) Publish(ctx context.Context, branch string, plan Plan, message string, author Author) (Published, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var res Published
+	backoff := 100 * time.Millisecond
+	for res.Tries = 1; res.Tries <= MaxTries; res.Tries++ {
+		if res.Tries > 1 {
+			if err := r.Fetch(ctx); err != nil {
+				return res, err
+			}
+		}
+		commit, refused, err := r.commit(branch, plan, message, author)
+		if err != nil {
+			return res, err
+		}
+		res.Refused = refused
+		if commit == plumbing.ZeroHash {
+			return res, nil
+		}
+		err = r.push(ctx, branch, commit)
+		if err == nil {
+			res.Commit = commit.String()
+			return res, nil
+		}
+		if !retryablePush(err) {
+			return res, fmt.Errorf("push %s to %s: %w", branch, redact(r.url), err)
+		}
+		// Someone else pushed first: wait a little, then rebuild on theirs.
+		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(sleep):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return res, fmt.Errorf("push %s to %s: the branch kept moving; gave up after %d tries", branch, redact(r.url), MaxTries)
+}
+
+func retryablePush(err error) bool {
+	if errors.Is(err, git.ErrForceNeeded) {
+		return true
+	}
+	s := err.Error()
+	for _, m := range []string{"non-fast-forward", "fetch first", "failed to update ref", "reference has changed", "cannot lock ref", "stale info"} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// commit builds the new commit on top of the remote branch head (or as a
+// root commit on an empty branch); ZeroHash when the tree does not change.
+func (r *Repo) commit(branch string, plan Plan, message string, author Author) (plumbing.Hash, []string, error) {
+	var base *object.Commit
+	baseTree := &object.Tree{}
+	ref, err := r.repo.Reference(plumbing.NewRemoteReferenceName("origin", branch), true)
+	switch {
+	case err == nil:
+		if base, err = r.repo.CommitObject(ref.Hash()); err != nil {
+			return plumbing.ZeroHash, nil, err
+		}
+		if baseTree, err = base.Tree(); err != nil {
+			return plumbing.ZeroHash, nil, err
+		}
+	case errors.Is(err, plumbing.ErrReferenceNotFound):
+	default:
+		return plumbing.ZeroHash, nil, err
+	}
+	read := func(p string) ([]byte, bool, error) { return readTreeFile(baseTree, p) }
+	changes, err := plan(read)
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	var refused []string
+	edits := map[string]*FileChange{}
+	for i := range changes {
+		c := &changes[i]
+		old, exists, err := read(c.Path)
+		if err != nil {
+			return plumbing.ZeroHash, nil, err
+		}
+		switch {
+		case exists && !convert.IsOwned(old):
+			refused = append(refused, c.Path)
+		case !exists && c.Content == nil:
+		default:
+			edits[path.Clean(c.Path)] = c
+		}
+	}
+	treeHash, err := r.editTree(baseTree, "", edits)
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	if base != nil && treeHash == base.TreeHash {
+		return plumbing.ZeroHash, refused, nil
+	}
+	if base == nil && len(edits) == 0 {
+		return plumbing.ZeroHash, refused, nil
+	}
+	now := time.Now()
+	sig := object.Signature{Name: author.Name, Email: author.Email, When: now}
+	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: treeHash}
+	if base != nil {
+		c.ParentHashes = []plumbing.Hash{base.Hash}
+	}
+	obj := r.repo.Storer.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	h, err := r.repo.Storer.SetEncodedObject(obj)
+	return h, refused, err
+}
+
+// editTree writes a new tree from t with the edits under prefix applied and
+// returns its hash; only the trees on edited paths are rewritten.
+func (r *Repo) editTree(t *object.Tree, prefix string, edits map[string]*FileChange) (plumbing.Hash, error) {
+	entries := map[string]object.TreeEntry{}
+	for _, e := range t.Entries {
+		entries[e.Name] = e
+	}
+	sub := map[string]map[string]*FileChange{}
+	for p, c := range edits {
+		rel, ok := strings.CutPrefix(p, prefix)
+		if !ok {
+			continue
+		}
+		if dir, rest, nested := strings.Cut(rel, "/"); nested {
+			if sub[dir] == nil {
+				sub[dir] = map[string]*FileChange{}
+			}
+			sub[dir][prefix+dir+"/"+rest] = c
+			continue
+		}
+		if c.Content == nil {
+			delete(entries, rel)
+			continue
+		}
+		h, err := r.blob(c.Content)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries[rel] = object.TreeEntry{Name: rel, Mode: filemode.Regular, Hash: h}
+	}
+	for dir, ed := range sub {
+		child := &object.Tree{}
+		if e, ok := entries[dir]; ok && e.Mode == filemode.Dir {
+			var err error
+			if child, err = r.repo.TreeObject(e.Hash); err != nil {
+				return plumbing.ZeroHash, err
+			}
+		}
+		h, err := r.editTree(child, prefix+dir+"/", ed)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if h == emptyTree {
+			delete(entries, dir)
+		} else {
+			entries[dir] = object.TreeEntry{Name: dir, Mode: filemode.Dir, Hash: h}
+		}
+	}
+	nt := &object.Tree{}
+	for _, e := range entries {
+		nt.Entries = append(nt.Entries, e)
+	}
+	// Git orders entries by name, a directory's name as if it ended in "/".
+	sort.Slice(nt.Entries, func(i, j int) bool { return sortName(nt.Entries[i]) < sortName(nt.Entries[j]) })
+	if len(nt.Entries) == 0 {
+		return emptyTree, nil
+	}
+	obj := r.repo.Storer.NewEncodedObject()
+	if err := nt.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.repo.Storer.SetEncodedObject(obj)
+}
+
+// emptyTree is git's well-known empty tree; an emptied directory disappears.
+var emptyTree = plumbing.NewHash("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+
+func sortName(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+func (r *Repo) blob(content []byte) (plumbing.Hash, error) {
+	obj := r.repo.Storer.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	w, err := obj.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(content); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.repo.Storer.SetEncodedObject(obj)
+}
+
+func (r *Repo) push(ctx context.Context, branch string, commit plumbing.Hash) error {
+	local := plumbing.NewBranchReferenceName("nbpipe-publish/" + branch)
+	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(local, commit)); err != nil {
+		return err
+	}
+	spec := config.RefSpec(local.String() + ":" + plumbing.NewBranchReferenceName(branch).String())
+	err := r.repo.PushContext(ctx, &git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return err
+	}
+	// The remote branch is now our commit; record it so the next plan builds
+	// on it without a fetch.
+	return r.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewRemoteReferenceName("origin", branch), commit))
+}
+
+// CommitMessage formats a publish commit: a subject, a body and the trailers
+// that tie it to the source commit.
+func CommitMessage(subject, body, sourceRepo, sourceCommit string) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(subject))
+	b.WriteString("\n\n")
+	if body = strings.TrimSpace(body); body != "" {
+		b.WriteString(body + "\n\n")
+	}
+	fmt.Fprintf(&b, "Source-Repo: %s\nSource-Commit: %s\n", oneLine(sourceRepo), oneLine(sourceCommit))
+	return b.String()
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
