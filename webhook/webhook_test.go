@@ -33,7 +33,6 @@ func fixture(t *testing.T, name string) []byte {
 	return data
 }
 
-
 func sign256(body, secret []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write(body)
