@@ -26,6 +26,10 @@ var runCells string
 // overwrites or deletes files that have it.
 const OwnershipMarker = "# nbpipe-owned: true"
 
+// OutputDirs are the directories generated files go to, relative to the
+// output root.
+var OutputDirs = []string{"dags", "spark", "ilum"}
+
 func render(m *model) []File {
 	var files []File
 	seen := map[string]bool{}
@@ -424,3 +428,25 @@ func IsOwned(content []byte) bool {
 	}
 	return false
 }
+
+// Owner returns the source repository and notebook a generated file's header
+// names, as written there (see HeaderValue).
+func Owner(content []byte) (repo, notebook string) {
+	head := content
+	if len(head) > 2048 {
+		head = head[:2048]
+	}
+	for _, line := range strings.SplitN(string(head), "\n", 12) {
+		line = strings.TrimRight(line, "\r")
+		if v, ok := strings.CutPrefix(line, "# source-repo: "); ok {
+			repo = v
+		}
+		if v, ok := strings.CutPrefix(line, "# notebook: "); ok {
+			notebook = v
+		}
+	}
+	return repo, notebook
+}
+
+// HeaderValue is how a value is written in a generated file's header.
+func HeaderValue(s string) string { return commentValue(orDash(s)) }

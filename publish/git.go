@@ -450,3 +450,41 @@ func CommitMessage(subject, body, sourceRepo, sourceCommit string) string {
 }
 
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+
+// Find lists the files directly inside dirs on the remote branch whose content
+// satisfies match. Its cost grows with those directories, so callers use it
+// only as a fallback (to find a broken notebook's old outputs by header).
+func (r *Repo) Find(branch string, dirs []string, match func(content []byte) bool) ([]string, error) {
+	ref, err := r.repo.Reference(plumbing.NewRemoteReferenceName("origin", branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	root, err := r.tree(ref.Hash().String())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, dir := range dirs {
+		t, err := root.Tree(dir)
+		if err != nil {
+			continue // no such directory
+		}
+		for _, e := range t.Entries {
+			if e.Mode != filemode.Regular {
+				continue
+			}
+			p := path.Join(dir, e.Name)
+			data, ok, err := readTreeFile(root, p)
+			if err != nil {
+				return nil, err
+			}
+			if ok && match(data) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}

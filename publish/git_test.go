@@ -3,98 +3,28 @@ package publish
 import (
 	"context"
 	"fmt"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nbpipe/nbpipe/internal/gittest"
 )
 
-// The remote in these tests is a real smart-HTTP git server: Debian's
-// `git http-backend` behind net/http/cgi, as a forge serves it.
-
-type gitServer struct {
-	url, root string
-}
-
-func newGitServer(t *testing.T) *gitServer {
-	t.Helper()
-	gitPath, err := exec.LookPath("git")
-	if err != nil {
-		t.Skip("git not installed")
-	}
-	backend := strings.TrimSpace(run(t, "", "git", "--exec-path")) + "/git-http-backend"
-	if _, err := os.Stat(backend); err != nil {
-		backend = gitPath
-	}
-	root := t.TempDir()
-	h := &cgi.Handler{Path: gitPath, Args: []string{"http-backend"}, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &gitServer{url: srv.URL, root: root}
-}
-
-// repo creates a bare repository that accepts pushes over HTTP.
-func (s *gitServer) repo(t *testing.T, name string) string {
-	dir := filepath.Join(s.root, name+".git")
-	run(t, "", "git", "init", "-q", "--bare", "--initial-branch=main", dir)
-	run(t, dir, "git", "config", "http.receivepack", "true")
-	return s.url + "/" + name + ".git"
-}
-
-func run(t *testing.T, dir string, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return string(out)
-}
-
-// workClone is a plain git CLI clone standing for a user or a foreign writer.
-func workClone(t *testing.T, url string) string {
-	dir := t.TempDir()
-	run(t, "", "git", "clone", "-q", url, dir)
-	run(t, dir, "git", "checkout", "-q", "-B", "main")
-	return dir
-}
-
-func commitFiles(t *testing.T, dir, msg string, files map[string]string) string {
-	for p, content := range files {
-		full := filepath.Join(dir, p)
-		if content == "" {
-			run(t, dir, "git", "rm", "-q", p)
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		run(t, dir, "git", "add", p)
-	}
-	run(t, dir, "git", "commit", "-q", "-m", msg)
-	return strings.TrimSpace(run(t, dir, "git", "rev-parse", "HEAD"))
-}
+// The remote in these tests is a real smart-HTTP git server (gittest).
 
 func isNotebook(p string) bool { return strings.HasSuffix(p, ".ipynb") }
 
 func TestChangesBetweenCommits(t *testing.T) {
-	srv := newGitServer(t)
-	url := srv.repo(t, "notebooks")
-	work := workClone(t, url)
-	first := commitFiles(t, work, "one", map[string]string{"a.ipynb": "{}", "dir/b.ipynb": "{\"b\":1}", "notes.txt": "x"})
-	second := commitFiles(t, work, "two", map[string]string{"a.ipynb": "{\"a\":2}", "notes.txt": "y", "new.ipynb": "{}"})
-	run(t, work, "git", "mv", "dir/b.ipynb", "dir/c.ipynb")
-	third := commitFiles(t, work, "rename", map[string]string{"gone.ipynb": "{}"})
-	run(t, work, "git", "push", "-q", "origin", "main")
+	srv := gittest.NewServer(t)
+	url := srv.Repo(t, "notebooks")
+	work := gittest.Clone(t, url)
+	first := gittest.Commit(t, work, "one", map[string]string{"a.ipynb": "{}", "dir/b.ipynb": "{\"b\":1}", "notes.txt": "x"})
+	second := gittest.Commit(t, work, "two", map[string]string{"a.ipynb": "{\"a\":2}", "notes.txt": "y", "new.ipynb": "{}"})
+	gittest.Run(t, work, "git", "mv", "dir/b.ipynb", "dir/c.ipynb")
+	third := gittest.Commit(t, work, "rename", map[string]string{"gone.ipynb": "{}"})
+	gittest.Run(t, work, "git", "push", "-q", "origin", "main")
 
 	ctx := context.Background()
 	r, err := Open(ctx, url, nil, t.TempDir())
@@ -155,8 +85,8 @@ func writePlan(files map[string]string) Plan {
 }
 
 func TestPublishCommitTrailersOwnershipAndNoops(t *testing.T) {
-	srv := newGitServer(t)
-	url := srv.repo(t, "dags")
+	srv := gittest.NewServer(t)
+	url := srv.Repo(t, "dags")
 	ctx := context.Background()
 	r, err := Open(ctx, url, nil, t.TempDir())
 	if err != nil {
@@ -168,17 +98,17 @@ func TestPublishCommitTrailersOwnershipAndNoops(t *testing.T) {
 	if err != nil || res.Commit == "" {
 		t.Fatalf("first publish: %+v %v", res, err)
 	}
-	check := workClone(t, url)
-	log := run(t, check, "git", "log", "-1", "--format=%B")
+	check := gittest.Clone(t, url)
+	log := gittest.Run(t, check, "git", "log", "-1", "--format=%B")
 	for _, want := range []string{"Source-Repo: team/notebooks", "Source-Commit: abc123"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("commit message lacks %q:\n%s", want, log)
 		}
 	}
-	if got := run(t, check, "git", "show", "HEAD:dags/etl.py"); got != owned+"x = 1\n" {
+	if got := gittest.Run(t, check, "git", "show", "HEAD:dags/etl.py"); got != owned+"x = 1\n" {
 		t.Fatalf("dags/etl.py = %q", got)
 	}
-	run(t, check, "git", "fsck", "--strict")
+	gittest.Run(t, check, "git", "fsck", "--strict")
 
 	// The same content again: no commit.
 	res, err = r.Publish(ctx, "main", writePlan(map[string]string{"dags/etl.py": owned + "x = 1\n"}), msg, author)
@@ -187,8 +117,8 @@ func TestPublishCommitTrailersOwnershipAndNoops(t *testing.T) {
 	}
 
 	// A hand-written file is never overwritten or deleted.
-	commitFiles(t, check, "by hand", map[string]string{"dags/manual.py": "# my own DAG\n"})
-	run(t, check, "git", "push", "-q", "origin", "main")
+	gittest.Commit(t, check, "by hand", map[string]string{"dags/manual.py": "# my own DAG\n"})
+	gittest.Run(t, check, "git", "push", "-q", "origin", "main")
 	res, err = r.Publish(ctx, "main", writePlan(map[string]string{"dags/manual.py": owned + "z = 1\n", "dags/etl.py": ""}), msg, author)
 	if err != nil {
 		t.Fatal(err)
@@ -196,8 +126,8 @@ func TestPublishCommitTrailersOwnershipAndNoops(t *testing.T) {
 	if len(res.Refused) != 1 || res.Refused[0] != "dags/manual.py" || res.Commit == "" || res.Tries != 2 {
 		t.Fatalf("want dags/manual.py refused and etl.py deleted after one refetch: %+v", res)
 	}
-	run(t, check, "git", "pull", "-q", "origin", "main")
-	if got := run(t, check, "git", "show", "HEAD:dags/manual.py"); got != "# my own DAG\n" {
+	gittest.Run(t, check, "git", "pull", "-q", "origin", "main")
+	if got := gittest.Run(t, check, "git", "show", "HEAD:dags/manual.py"); got != "# my own DAG\n" {
 		t.Fatalf("hand-written file changed: %q", got)
 	}
 	if _, err := os.Stat(filepath.Join(check, "dags", "etl.py")); !os.IsNotExist(err) {
@@ -206,18 +136,18 @@ func TestPublishCommitTrailersOwnershipAndNoops(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(check, "spark", "etl.py")); err != nil {
 		t.Fatalf("spark/etl.py lost: %v", err)
 	}
-	run(t, check, "git", "fsck", "--strict")
+	gittest.Run(t, check, "git", "fsck", "--strict")
 }
 
 // TestPublishWithConcurrentForeignWriter pushes from the git CLI while
 // nbpipe publishes to the same branch: every commit of both must land, and
 // nbpipe never forces.
 func TestPublishWithConcurrentForeignWriter(t *testing.T) {
-	srv := newGitServer(t)
-	url := srv.repo(t, "dags")
-	seed := workClone(t, url)
-	commitFiles(t, seed, "start", map[string]string{"README": "dags\n"})
-	run(t, seed, "git", "push", "-q", "origin", "main")
+	srv := gittest.NewServer(t)
+	url := srv.Repo(t, "dags")
+	seed := gittest.Clone(t, url)
+	gittest.Commit(t, seed, "start", map[string]string{"README": "dags\n"})
+	gittest.Run(t, seed, "git", "push", "-q", "origin", "main")
 
 	ctx := context.Background()
 	r, err := Open(ctx, url, nil, t.TempDir())
@@ -231,25 +161,20 @@ func TestPublishWithConcurrentForeignWriter(t *testing.T) {
 	started := make(chan struct{})
 	go func() { // the foreign writer
 		defer wg.Done()
-		work := workClone(t, url)
+		work := gittest.Clone(t, url)
 		for i := 0; i < rounds; i++ {
 			if i == 1 {
 				close(started) // nbpipe starts once the writer is pushing
 			}
-			commitFiles(t, work, fmt.Sprintf("foreign %d", i), map[string]string{fmt.Sprintf("foreign/%d.txt", i): "x\n"})
+			gittest.Commit(t, work, fmt.Sprintf("foreign %d", i), map[string]string{fmt.Sprintf("foreign/%d.txt", i): "x\n"})
 			for try := 0; ; try++ {
-				cmd := exec.Command("git", "push", "-q", "origin", "main")
-				cmd.Dir = work
-				if out, err := cmd.CombinedOutput(); err == nil {
+				if out, err := gittest.Cmd(work, "git", "push", "-q", "origin", "main").CombinedOutput(); err == nil {
 					break
 				} else if try > 20 {
 					errs <- fmt.Errorf("foreign push: %v: %s", err, out)
 					return
 				}
-				pull := exec.Command("git", "pull", "-q", "--rebase", "origin", "main")
-				pull.Dir = work
-				pull.Env = append(os.Environ(), "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-				if out, err := pull.CombinedOutput(); err != nil {
+				if out, err := gittest.Cmd(work, "git", "pull", "-q", "--rebase", "origin", "main").CombinedOutput(); err != nil {
 					errs <- fmt.Errorf("foreign pull: %v: %s", err, out)
 					return
 				}
@@ -275,8 +200,8 @@ func TestPublishWithConcurrentForeignWriter(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	check := workClone(t, url)
-	log := run(t, check, "git", "log", "--format=%s", "main")
+	check := gittest.Clone(t, url)
+	log := gittest.Run(t, check, "git", "log", "--format=%s", "main")
 	for i := 0; i < rounds; i++ {
 		for _, want := range []string{fmt.Sprintf("nbpipe %d", i), fmt.Sprintf("foreign %d", i)} {
 			if !strings.Contains(log, want+"\n") {
@@ -289,6 +214,6 @@ func TestPublishWithConcurrentForeignWriter(t *testing.T) {
 			}
 		}
 	}
-	run(t, check, "git", "fsck", "--strict")
+	gittest.Run(t, check, "git", "fsck", "--strict")
 	t.Logf("%d nbpipe publishes took %d tries against a concurrent writer", rounds, totalTries)
 }
