@@ -7,11 +7,13 @@ STATICCHECK_VERSION := v0.8.2
 build:
 	$(GO) build -o bin/nbpipe ./cmd/nbpipe
 
-## test: Go tests, then the Python tier (real Airflow 3, ruff, black, PySpark),
-## whose virtualenv scripts/pyenv.sh installs once into ~/.cache/nbpipe.
+## test: every test. scripts/gitea.sh builds a real Gitea once (for the
+## end-to-end webhook test) and scripts/pyenv.sh installs the Python tier
+## (real Airflow 3, ruff, black, PySpark), both cached in ~/.cache/nbpipe.
 test:
 	$(GO) vet ./...
-	NBPIPE_VENV="$$(scripts/pyenv.sh)" $(GO) test -count=1 -timeout 30m ./...
+	bash scripts/gitea.sh install >/dev/null
+	NBPIPE_VENV="$$(scripts/pyenv.sh)" NBPIPE_E2E=1 $(GO) test -count=1 -timeout 30m ./...
 
 ## test-go: the Go tests alone; Python-tier tests skip without NBPIPE_VENV.
 test-go:

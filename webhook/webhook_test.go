@@ -315,3 +315,30 @@ func TestSpoolDurableAndDeduplicated(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordedGiteaDelivery replays a delivery recorded from a real Gitea
+// 1.26.1 (webhook/testdata, secret "s3cret"): its own headers and signature.
+func TestRecordedGiteaDelivery(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join("testdata", "gitea-push-live.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "gitea-push-live.headers.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		h.Set(k, strings.TrimSpace(v))
+	}
+	in := &memIntake{}
+	rec, rep := post(t, &Handler{Secrets: map[Forge][]byte{Gitea: secret}, Intake: in}, h, body)
+	if rec.Code != http.StatusAccepted || rep.Status != "accepted" || len(in.events) != 1 {
+		t.Fatalf("%d %+v", rec.Code, rep)
+	}
+	ev := in.events[0]
+	if ev.Forge != Gitea || ev.DeliveryID != h.Get("X-Gitea-Delivery") || ev.Repo == "" || ev.Branch() != "main" || ev.Created() {
+		t.Fatalf("event %+v", ev)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -18,11 +19,15 @@ Usage:
   nbpipe convert [--out DIR] [--target LIST] [--mode batch|per_cell] [--json] [--config FILE] [PATH...]
       Convert notebooks (files or directories, recursively). Without PATH it converts
       the bundled example notebooks.
+  nbpipe serve [--config FILE] [--listen ADDR] [--gitea-secret S] [--target-url URL] ...
+      Receive GitHub and Gitea push webhooks and publish DAGs to the target repository.
+      Without any configuration it runs the embedded default on 127.0.0.1:8080.
+      See nbpipe serve --help for every setting (flags > NBPIPE_* env > config file).
   nbpipe version
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -35,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "convert":
 		return runConvert(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "nbpipe", version)
 		return 0

@@ -20,7 +20,7 @@ import (
 
 // Source is an allow-listed source repository and what the server grants it.
 type Source struct {
-	CloneURL string // where nbpipe fetches it (never the payload's URL)
+	CloneURL string // where nbpipe fetches it; "" trusts the signed payload's URL
 	Token    string
 	// TargetDir is the directory of the target repository its outputs go
 	// under; nothing in the repository can redirect them elsewhere.
@@ -137,6 +137,9 @@ func (p *Processor) Process(ctx context.Context, ev webhook.PushEvent) (*Report,
 		return nil, fmt.Errorf("%s: %w", ev.Repo, ErrNotAllowed)
 	}
 	log := p.cfg.Log.With("delivery", ev.DeliveryID, "repo", ev.Repo, "after", ev.After)
+	if src.CloneURL == "" { // the embedded default trusts the signed payload's URL
+		src.CloneURL = ev.CloneURL
+	}
 	source, err := p.repo(ctx, src.CloneURL, src.Token, "source/"+cacheName(ev.Repo))
 	if err != nil {
 		return nil, err

@@ -1,0 +1,260 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything `nbpipe serve` needs. Each field can come from a flag,
+// an environment variable or the config file; flags win over the environment,
+// which wins over the file.
+type Config struct {
+	Listen       string   `yaml:"listen"`
+	GitHubSecret string   `yaml:"github_secret"`
+	GiteaSecret  string   `yaml:"gitea_secret"`
+	Insecure     bool     `yaml:"insecure"`
+	StateDir     string   `yaml:"state_dir"` // spool, caches, audit log
+	MaxBody      int64    `yaml:"max_body"`
+	Branches     []string `yaml:"branches"` // globs of source branches that publish
+	// Sources allow-lists source repositories (exact names or globs).
+	Sources      []SourceRule `yaml:"sources"`
+	TargetURL    string       `yaml:"target_url"`
+	TargetToken  string       `yaml:"target_token"`
+	TargetBranch string       `yaml:"target_branch"`
+	GiteaURL     string       `yaml:"gitea_url"` // for commit statuses
+	GiteaToken   string       `yaml:"gitea_token"`
+	GitHubToken  string       `yaml:"github_token"`
+	GitHubAPI    string       `yaml:"github_api"`
+	RatePerMin   int          `yaml:"rate_per_minute"`
+	RatePerHour  int          `yaml:"rate_per_hour"`
+	LogFormat    string       `yaml:"log_format"` // text or json
+}
+
+// SourceRule grants a source repository (or a glob of them) a clone URL and
+// a target directory.
+type SourceRule struct {
+	Repo      string `yaml:"repo"`       // owner/name or a glob such as team/*
+	CloneURL  string `yaml:"clone_url"`  // {repo}, {owner}, {name} are replaced; "" trusts the signed payload
+	Token     string `yaml:"token"`      // defaults to the forge token
+	TargetDir string `yaml:"target_dir"` // {repo} and {name} are replaced
+}
+
+type setting struct {
+	name  string   // flag name and config key with - for _
+	env   []string // environment variables, first set wins
+	usage string
+	str   *string
+	strs  *[]string
+	num   *int
+	num64 *int64
+	flag  *bool
+	file  bool // a `--name-file` flag/env reads the value from a file
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{name: "listen", env: []string{"NBPIPE_LISTEN"}, usage: "address to listen on", str: &c.Listen},
+		{name: "github-secret", env: []string{"NBPIPE_GITHUB_SECRET"}, usage: "GitHub webhook secret", str: &c.GitHubSecret, file: true},
+		{name: "gitea-secret", env: []string{"NBPIPE_GITEA_SECRET", "GITEA_WEBHOOK_SECRET"}, usage: "Gitea webhook secret", str: &c.GiteaSecret, file: true},
+		{name: "insecure", env: []string{"NBPIPE_INSECURE"}, usage: "accept unsigned deliveries (never in production)", flag: &c.Insecure},
+		{name: "state-dir", env: []string{"NBPIPE_STATE_DIR"}, usage: "spool, caches and audit log", str: &c.StateDir},
+		{name: "max-body", env: []string{"NBPIPE_MAX_BODY"}, usage: "largest delivery body in bytes", num64: &c.MaxBody},
+		{name: "branches", env: []string{"NBPIPE_BRANCHES"}, usage: "comma-separated globs of source branches that publish", strs: &c.Branches},
+		{name: "target-url", env: []string{"NBPIPE_TARGET_URL"}, usage: "clone URL of the Airflow dags repository", str: &c.TargetURL},
+		{name: "target-token", env: []string{"NBPIPE_TARGET_TOKEN", "GITEA_TOKEN"}, usage: "token for pushing to the target", str: &c.TargetToken, file: true},
+		{name: "target-branch", env: []string{"NBPIPE_TARGET_BRANCH", "GITEA_BRANCH"}, usage: "target branch", str: &c.TargetBranch},
+		{name: "gitea-url", env: []string{"NBPIPE_GITEA_URL", "GITEA_API_URL"}, usage: "Gitea base URL for commit statuses", str: &c.GiteaURL},
+		{name: "gitea-token", env: []string{"NBPIPE_GITEA_TOKEN", "GITEA_TOKEN"}, usage: "Gitea token", str: &c.GiteaToken, file: true},
+		{name: "github-token", env: []string{"NBPIPE_GITHUB_TOKEN", "GITHUB_TOKEN"}, usage: "GitHub token", str: &c.GitHubToken, file: true},
+		{name: "github-api", env: []string{"NBPIPE_GITHUB_API"}, usage: "GitHub Enterprise API URL", str: &c.GitHubAPI},
+		{name: "rate-per-minute", env: []string{"NBPIPE_RATE_LIMIT_PER_MINUTE", "JPE_RATE_LIMIT_PER_MINUTE"}, usage: "pushes per sender per minute", num: &c.RatePerMin},
+		{name: "rate-per-hour", env: []string{"NBPIPE_RATE_LIMIT_PER_HOUR", "JPE_RATE_LIMIT_PER_HOUR"}, usage: "pushes per sender per hour", num: &c.RatePerHour},
+		{name: "log-format", env: []string{"NBPIPE_LOG_FORMAT"}, usage: "text or json", str: &c.LogFormat},
+	}
+}
+
+func defaults() Config {
+	return Config{
+		Listen:       "127.0.0.1:8080",
+		MaxBody:      25 << 20,
+		Branches:     []string{"main", "master"},
+		TargetBranch: "main",
+		RatePerMin:   10,
+		RatePerHour:  60,
+		LogFormat:    "text",
+	}
+}
+
+// Load reads the configuration: defaults < --config file < environment <
+// flags. getenv is os.Getenv outside tests.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	c := defaults()
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgFile := fl.String("config", getenv("NBPIPE_CONFIG"), "config file (YAML)")
+	set := c.settings()
+	type val struct{ s string }
+	values := make([]val, len(set))
+	files := make([]val, len(set))
+	for i, s := range set {
+		if s.flag != nil {
+			fl.Func(s.name, s.usage, func(v string) error { values[i].s = v; return nil })
+			continue
+		}
+		fl.StringVar(&values[i].s, s.name, "", s.usage)
+		if s.file {
+			fl.StringVar(&files[i].s, s.name+"-file", "", s.usage+", read from a file")
+		}
+	}
+	if err := fl.Parse(boolFlags(args, set)); err != nil {
+		return c, err
+	}
+	if *cfgFile != "" {
+		data, err := os.ReadFile(*cfgFile)
+		if err != nil {
+			return c, err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("%s: %s", *cfgFile, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+	}
+	for i, s := range set {
+		env := ""
+		for _, name := range s.env {
+			if v := getenv(name); v != "" {
+				env = v
+				break
+			}
+			if s.file {
+				if p := getenv(name + "_FILE"); p != "" {
+					data, err := os.ReadFile(p)
+					if err != nil {
+						return c, fmt.Errorf("%s_FILE: %w", name, err)
+					}
+					env = strings.TrimSpace(string(data))
+					break
+				}
+			}
+		}
+		v := values[i].s
+		if files[i].s != "" {
+			data, err := os.ReadFile(files[i].s)
+			if err != nil {
+				return c, fmt.Errorf("--%s-file: %w", s.name, err)
+			}
+			v = strings.TrimSpace(string(data))
+		}
+		if v == "" {
+			v = env
+		}
+		if v == "" {
+			continue
+		}
+		if err := s.assign(v); err != nil {
+			return c, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	if len(c.Sources) == 0 && getenv("NBPIPE_SOURCES_ANY") == "1" {
+		// The embedded default: any repository whose signed push arrives,
+		// fetched from the payload's clone URL, each in its own directory.
+		c.Sources = []SourceRule{{Repo: "**", TargetDir: "{name}"}}
+	}
+	return c, c.validate()
+}
+
+// boolFlags rewrites a bare --insecure into --insecure=true.
+func boolFlags(args []string, set []setting) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		for _, s := range set {
+			if s.flag != nil && (a == "--"+s.name || a == "-"+s.name) {
+				out[i] = a + "=true"
+			}
+		}
+	}
+	return out
+}
+
+func (s setting) assign(v string) error {
+	switch {
+	case s.str != nil:
+		*s.str = v
+	case s.strs != nil:
+		*s.strs = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				*s.strs = append(*s.strs, p)
+			}
+		}
+	case s.flag != nil:
+		switch strings.ToLower(v) {
+		case "1", "true", "yes":
+			*s.flag = true
+		case "0", "false", "no":
+			*s.flag = false
+		default:
+			return fmt.Errorf("%q is not true or false", v)
+		}
+	case s.num != nil, s.num64 != nil:
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 0 {
+			return fmt.Errorf("%q is not a non-negative number", v)
+		}
+		if s.num != nil {
+			*s.num = int(n)
+		} else {
+			*s.num64 = n
+		}
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	if c.GitHubSecret == "" && c.GiteaSecret == "" && !c.Insecure {
+		return errors.New("no webhook secret: set --gitea-secret and/or --github-secret (or --insecure, never in production)")
+	}
+	if c.StateDir == "" {
+		return errors.New("--state-dir is required")
+	}
+	if c.TargetURL == "" {
+		return errors.New("--target-url is required")
+	}
+	for _, b := range c.Branches {
+		if !doublestar.ValidatePattern(b) {
+			return fmt.Errorf("branches: invalid glob %q", b)
+		}
+	}
+	for i, s := range c.Sources {
+		if s.Repo == "" || !doublestar.ValidatePattern(s.Repo) {
+			return fmt.Errorf("sources[%d]: needs repo (a name or glob)", i)
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+	}
+	c.StateDir = filepath.Clean(c.StateDir)
+	return nil
+}
+
+// source finds the first rule allowing repo.
+func (c *Config) source(repo string) (SourceRule, bool) {
+	for _, s := range c.Sources {
+		if ok, _ := doublestar.Match(s.Repo, repo); ok {
+			owner, name, _ := strings.Cut(repo, "/")
+			r := strings.NewReplacer("{repo}", repo, "{owner}", owner, "{name}", name)
+			s.CloneURL, s.TargetDir = r.Replace(s.CloneURL), r.Replace(s.TargetDir)
+			return s, true
+		}
+	}
+	return SourceRule{}, false
+}

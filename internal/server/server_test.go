@@ -1,0 +1,153 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "nbpipe.yaml")
+	os.WriteFile(file, []byte("listen: 127.0.0.1:9000\nstate_dir: /from/file\ntarget_url: http://file/dags.git\ngitea_secret: file-secret\nbranches: [release]\nsources:\n  - repo: team/*\n    clone_url: http://gitea/{repo}.git\n    target_dir: \"{name}\"\n"), 0o600)
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("tok-from-file\n"), 0o600)
+
+	cfg, err := Load([]string{"--config", file, "--listen", "127.0.0.1:7000", "--target-token-file", tokenFile},
+		env(map[string]string{"NBPIPE_LISTEN": "127.0.0.1:8000", "NBPIPE_STATE_DIR": "/from/env", "GITEA_TOKEN": "legacy-env", "NBPIPE_RATE_LIMIT_PER_MINUTE": "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"flag beats env and file", cfg.Listen, "127.0.0.1:7000"},
+		{"env beats file", cfg.StateDir, "/from/env"},
+		{"file beats default", cfg.TargetURL, "http://file/dags.git"},
+		{"token from a file flag beats the env", cfg.TargetToken, "tok-from-file"},
+		{"the seed's GITEA_TOKEN name", cfg.GiteaToken, "legacy-env"},
+		{"branches from the file", strings.Join(cfg.Branches, ","), "release"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if cfg.RatePerMin != 3 || cfg.RatePerHour != 60 {
+		t.Errorf("rates %d/%d, want 3/60", cfg.RatePerMin, cfg.RatePerHour)
+	}
+	src, ok := cfg.source("team/notebooks")
+	if !ok || src.CloneURL != "http://gitea/team/notebooks.git" || src.TargetDir != "notebooks" {
+		t.Errorf("source rule %+v %v", src, ok)
+	}
+	if _, ok := cfg.source("other/repo"); ok {
+		t.Error("a repository outside the allow-list matched")
+	}
+
+	for name, args := range map[string][]string{
+		"no secret fails closed": {"--state-dir", dir, "--target-url", "x"},
+		"unknown file key":       {"--config", writeTemp(t, "shedule: x\n")},
+		"bad number":             {"--gitea-secret", "s", "--state-dir", dir, "--target-url", "x", "--rate-per-minute", "many"},
+	} {
+		if _, err := Load(args, env(nil)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if cfg, err := Load([]string{"--insecure", "--state-dir", dir, "--target-url", "x"}, env(nil)); err != nil || !cfg.Insecure {
+		t.Errorf("--insecure: %+v %v", cfg.Insecure, err)
+	}
+}
+
+func writeTemp(t *testing.T, content string) string {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRateLimiter(t *testing.T) {
+	l := newLimiter(2, 3)
+	now := time.Unix(1_000_000, 0)
+	want := []bool{true, true, false}
+	for i, w := range want {
+		if got := l.allow("a", now.Add(time.Duration(i)*time.Second)); got != w {
+			t.Fatalf("push %d in a minute: %v, want %v", i+1, got, w)
+		}
+	}
+	if !l.allow("b", now) {
+		t.Fatal("another sender is limited too")
+	}
+	if !l.allow("a", now.Add(2*time.Minute)) || l.allow("a", now.Add(3*time.Minute)) {
+		t.Fatal("the hourly limit of 3 is not applied")
+	}
+	if !l.allow("a", now.Add(2*time.Hour)) {
+		t.Fatal("the limit did not reset after an hour")
+	}
+}
+
+// TestHealthReadyMetricsAndDrain: /readyz turns 503 and deliveries get 503
+// while the server drains.
+func TestHealthReadyMetricsAndDrain(t *testing.T) {
+	cfg := defaults()
+	cfg.GiteaSecret, cfg.StateDir, cfg.TargetURL = "s", t.TempDir(), "http://127.0.0.1:1/dags.git"
+	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + l.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	get := func(p string) (int, string) {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitUp := time.Now().Add(5 * time.Second)
+	for code, _ := get("/healthz"); code != 200 && time.Now().Before(waitUp); code, _ = get("/healthz") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Fatalf("readyz %d", code)
+	}
+	resp, err := http.Post(base+"/webhook", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `nbpipe_deliveries_total{event="",forge="unknown",outcome="400"} 1`) || !strings.Contains(body, "nbpipe_queue_depth 0") {
+		t.Fatalf("metrics %d:\n%s", code, body)
+	}
+	srv.draining.Store(true) // as Serve does on SIGTERM before shutting down
+	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while draining: %d", code)
+	}
+	resp, err = http.Post(base+"/webhook", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("delivery while draining: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
