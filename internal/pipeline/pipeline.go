@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -120,7 +121,13 @@ func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish
 	if r, ok := p.repos[url]; ok {
 		return r, nil
 	}
-	r, err := publish.Open(ctx, url, publish.TokenAuth("", token), path.Join(p.cfg.CacheDir, name))
+	dir := path.Join(p.cfg.CacheDir, name)
+	r, err := publish.Open(ctx, url, publish.TokenAuth("", token), dir)
+	if err != nil && ctx.Err() == nil {
+		// An unreadable cache (a crash mid-write) is cloned again.
+		_ = os.RemoveAll(dir)
+		r, err = publish.Open(ctx, url, publish.TokenAuth("", token), dir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +139,23 @@ func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish
 // commit. One bad notebook never blocks the others: its error is in the
 // report and its previous outputs stay as they were.
 func (p *Processor) Process(ctx context.Context, ev webhook.PushEvent) (*Report, error) {
+	rep, err := p.process(ctx, ev)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNotAllowed) {
+		// The clones are only caches: a process killed mid-fetch can leave
+		// one unreadable, so the next try starts from fresh clones.
+		p.dropCaches()
+	}
+	return rep, err
+}
+
+func (p *Processor) dropCaches() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.repos = map[string]*publish.Repo{}
+	_ = os.RemoveAll(p.cfg.CacheDir)
+}
+
+func (p *Processor) process(ctx context.Context, ev webhook.PushEvent) (*Report, error) {
 	src, ok := p.cfg.Lookup(ev.Repo)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", ev.Repo, ErrNotAllowed)
