@@ -4,6 +4,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,8 +20,12 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/utils/merkletrie"
 
@@ -35,6 +40,9 @@ type Repo struct {
 	auth transport.AuthMethod
 	repo *git.Repository
 	mu   sync.Mutex // one writer per repository (and so per target branch)
+	// created collects the objects the commit being built adds, which is
+	// exactly what the push sends.
+	created []plumbing.Hash
 }
 
 // TokenAuth is HTTP Basic auth with the token as the password, which GitHub,
@@ -227,7 +235,8 @@ func (r *Repo) Publish(ctx context.Context, branch string, plan Plan, message st
 				return res, err
 			}
 		}
-		commit, refused, err := r.commit(branch, plan, message, author)
+		r.created = r.created[:0]
+		commit, base, refused, err := r.commit(branch, plan, message, author)
 		if err != nil {
 			return res, err
 		}
@@ -235,7 +244,7 @@ func (r *Repo) Publish(ctx context.Context, branch string, plan Plan, message st
 		if commit == plumbing.ZeroHash {
 			return res, nil
 		}
-		err = r.push(ctx, branch, commit)
+		err = r.push(ctx, branch, base, commit)
 		if err == nil {
 			res.Commit = commit.String()
 			return res, nil
@@ -269,27 +278,28 @@ func retryablePush(err error) bool {
 }
 
 // commit builds the new commit on top of the remote branch head (or as a
-// root commit on an empty branch); ZeroHash when the tree does not change.
-func (r *Repo) commit(branch string, plan Plan, message string, author Author) (plumbing.Hash, []string, error) {
+// root commit on an empty branch) and returns it and that head; ZeroHash when
+// the tree does not change.
+func (r *Repo) commit(branch string, plan Plan, message string, author Author) (plumbing.Hash, plumbing.Hash, []string, error) {
 	var base *object.Commit
 	baseTree := &object.Tree{}
 	ref, err := r.repo.Reference(plumbing.NewRemoteReferenceName("origin", branch), true)
 	switch {
 	case err == nil:
 		if base, err = r.repo.CommitObject(ref.Hash()); err != nil {
-			return plumbing.ZeroHash, nil, err
+			return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 		}
 		if baseTree, err = base.Tree(); err != nil {
-			return plumbing.ZeroHash, nil, err
+			return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 		}
 	case errors.Is(err, plumbing.ErrReferenceNotFound):
 	default:
-		return plumbing.ZeroHash, nil, err
+		return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 	}
 	read := func(p string) ([]byte, bool, error) { return readTreeFile(baseTree, p) }
 	changes, err := plan(read)
 	if err != nil {
-		return plumbing.ZeroHash, nil, err
+		return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 	}
 	var refused []string
 	edits := map[string]*FileChange{}
@@ -297,7 +307,7 @@ func (r *Repo) commit(branch string, plan Plan, message string, author Author) (
 		c := &changes[i]
 		old, exists, err := read(c.Path)
 		if err != nil {
-			return plumbing.ZeroHash, nil, err
+			return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 		}
 		switch {
 		case exists && !convert.IsOwned(old):
@@ -308,14 +318,21 @@ func (r *Repo) commit(branch string, plan Plan, message string, author Author) (
 		}
 	}
 	treeHash, err := r.editTree(baseTree, "", edits)
+	if err == nil && treeHash == emptyTree {
+		// Every file is gone: the commit needs the empty tree itself.
+		obj := r.repo.Storer.NewEncodedObject()
+		if err = (&object.Tree{}).Encode(obj); err == nil {
+			treeHash, err = r.store(obj)
+		}
+	}
 	if err != nil {
-		return plumbing.ZeroHash, nil, err
+		return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 	}
 	if base != nil && treeHash == base.TreeHash {
-		return plumbing.ZeroHash, refused, nil
+		return plumbing.ZeroHash, plumbing.ZeroHash, refused, nil
 	}
 	if base == nil && len(edits) == 0 {
-		return plumbing.ZeroHash, refused, nil
+		return plumbing.ZeroHash, plumbing.ZeroHash, refused, nil
 	}
 	now := time.Now()
 	sig := object.Signature{Name: author.Name, Email: author.Email, When: now}
@@ -325,10 +342,14 @@ func (r *Repo) commit(branch string, plan Plan, message string, author Author) (
 	}
 	obj := r.repo.Storer.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
-		return plumbing.ZeroHash, nil, err
+		return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 	}
-	h, err := r.repo.Storer.SetEncodedObject(obj)
-	return h, refused, err
+	h, err := r.store(obj)
+	baseHash := plumbing.ZeroHash
+	if base != nil {
+		baseHash = base.Hash
+	}
+	return h, baseHash, refused, err
 }
 
 // editTree writes a new tree from t with the edits under prefix applied and
@@ -392,7 +413,7 @@ func (r *Repo) editTree(t *object.Tree, prefix string, edits map[string]*FileCha
 	if err := nt.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.repo.Storer.SetEncodedObject(obj)
+	return r.store(obj)
 }
 
 // emptyTree is git's well-known empty tree; an emptied directory disappears.
@@ -418,18 +439,64 @@ func (r *Repo) blob(content []byte) (plumbing.Hash, error) {
 	if err := w.Close(); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.repo.Storer.SetEncodedObject(obj)
+	return r.store(obj)
 }
 
-func (r *Repo) push(ctx context.Context, branch string, commit plumbing.Hash) error {
-	local := plumbing.NewBranchReferenceName("nbpipe-publish/" + branch)
-	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(local, commit)); err != nil {
+// store writes an object and remembers it for the push.
+func (r *Repo) store(obj plumbing.EncodedObject) (plumbing.Hash, error) {
+	h, err := r.repo.Storer.SetEncodedObject(obj)
+	if err == nil {
+		r.created = append(r.created, h)
+	}
+	return h, err
+}
+
+// push sends exactly the objects the new commit added and asks the remote to
+// move the branch from base (the head the commit was built on) to commit. The
+// remote applies that as a compare-and-swap, so a branch that moved in the
+// meantime is rejected, never overwritten. go-git's own push would walk the
+// whole history to find what to send; this costs what the change costs.
+func (r *Repo) push(ctx context.Context, branch string, base, commit plumbing.Hash) error {
+	ep, err := transport.NewEndpoint(r.url)
+	if err != nil {
 		return err
 	}
-	spec := config.RefSpec(local.String() + ":" + plumbing.NewBranchReferenceName(branch).String())
-	err := r.repo.PushContext(ctx, &git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	cl, err := client.NewClient(ep)
+	if err != nil {
 		return err
+	}
+	sess, err := cl.NewReceivePackSession(ep, r.auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	adv, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return err
+	}
+	ref := plumbing.NewBranchReferenceName(branch)
+	req := packp.NewReferenceUpdateRequest()
+	if adv != nil {
+		req = packp.NewReferenceUpdateRequestFromCapabilities(adv.Capabilities)
+		if current, ok := adv.References[ref.String()]; ok && current != base {
+			return fmt.Errorf("non-fast-forward update: %s moved to %s", ref, current)
+		}
+	}
+	req.Commands = []*packp.Command{{Name: ref, Old: base, New: commit}}
+	var pack bytes.Buffer
+	useRefDeltas := adv == nil || !adv.Capabilities.Supports(capability.OFSDelta)
+	if _, err := packfile.NewEncoder(&pack, r.repo.Storer, useRefDeltas).Encode(r.created, 10); err != nil {
+		return err
+	}
+	req.Packfile = io.NopCloser(&pack)
+	report, err := sess.ReceivePack(ctx, req)
+	if err != nil {
+		return err
+	}
+	if report != nil {
+		if err := report.Error(); err != nil {
+			return err
+		}
 	}
 	// The remote branch is now our commit; record it so the next plan builds
 	// on it without a fetch.
