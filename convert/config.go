@@ -80,6 +80,8 @@ func DefaultConfig() Config {
 type Layer struct {
 	Name string     // where it came from, for messages: "front matter", ".nbpipe.yaml", ...
 	Node *yaml.Node // a mapping node
+	// Server marks the server's own settings, which locked keys do not bind.
+	Server bool
 }
 
 // ParseLayer reads YAML (or JSON) text into a Layer. Empty text is an empty layer.
@@ -107,7 +109,7 @@ func LayerFromValues(name string, values map[string]any) (Layer, error) {
 	if err := n.Encode(values); err != nil {
 		return Layer{}, fmt.Errorf("%s: %w", name, err)
 	}
-	return Layer{Name: name, Node: &n}, nil
+	return Layer{Name: name, Node: &n, Server: true}, nil
 }
 
 var configFields = func() map[string]int {
@@ -207,9 +209,20 @@ func editDistance(a, b string) int {
 }
 
 // Resolve applies the layers over the defaults and validates the result.
-func Resolve(layers ...Layer) (Config, error) {
+func Resolve(layers ...Layer) (Config, error) { return ResolveLocked(nil, layers...) }
+
+// ResolveLocked is Resolve where the server keeps some keys to itself: a
+// repository file or a notebook that sets one of them is an error.
+func ResolveLocked(locked []string, layers ...Layer) (Config, error) {
 	c := DefaultConfig()
 	for _, l := range layers {
+		if !l.Server && l.Node != nil {
+			for i := 0; i+1 < len(l.Node.Content); i += 2 {
+				if k := l.Node.Content[i]; slices.Contains(locked, k.Value) {
+					return c, fmt.Errorf("%s: line %d: key %q is set by the server and cannot be changed here", l.Name, k.Line, k.Value)
+				}
+			}
+		}
 		if err := c.apply(l); err != nil {
 			return c, err
 		}

@@ -837,3 +837,22 @@ func TestValidateScheduleCroniterExtensions(t *testing.T) {
 		t.Errorf("suggest(retry) = %q, want retries", got)
 	}
 }
+
+// A server can keep keys to itself: neither .nbpipe.yaml nor front matter may
+// set them, while its own layers still can.
+func TestResolveLockedKeys(t *testing.T) {
+	server, _ := LayerFromValues("server", map[string]any{"livy_conn_id": "prod_livy"})
+	repo, _ := ParseLayer(".nbpipe.yaml defaults", []byte("owner: team\nlivy_conn_id: mine\n"))
+	if _, err := ResolveLocked([]string{"livy_conn_id"}, server, repo); err == nil || !strings.Contains(err.Error(), `line 2: key "livy_conn_id" is set by the server`) {
+		t.Fatalf("err = %v", err)
+	}
+	c, err := ResolveLocked([]string{"livy_conn_id"}, server)
+	if err != nil || c.LivyConnID != "prod_livy" {
+		t.Fatalf("server layer: %+v %v", c.LivyConnID, err)
+	}
+	nb := []byte(`{"nbformat": 4, "metadata": {"nbpipe": {"allow_secrets": true}}, "cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1"}]}`)
+	res := Convert("n.ipynb", nb, Options{Locked: []string{"allow_secrets"}})
+	if res.Err() == nil || !strings.Contains(res.Err().Error(), "allow_secrets") {
+		t.Fatalf("front matter set a locked key: %v", res.Err())
+	}
+}

@@ -22,6 +22,8 @@ type Options struct {
 	// Layers apply over the built-in defaults and under the notebook's own
 	// front matter: server settings first, then the repository's .nbpipe.yaml.
 	Layers []Layer
+	// Locked keys may only come from server layers.
+	Locked []string
 }
 
 // File is one generated output, with a slash-separated path relative to the
@@ -80,7 +82,7 @@ func Convert(notebookPath string, data []byte, opt Options) *Result {
 		r.add(SevError, CodeConfig, fmCell+1, 0, "%v", err)
 		return res
 	}
-	cfg, err := Resolve(append(append([]Layer{}, opt.Layers...), fm...)...)
+	cfg, err := ResolveLocked(opt.Locked, append(append([]Layer{}, opt.Layers...), fm...)...)
 	if err != nil {
 		r.add(SevError, CodeConfig, 0, 0, "%v", err)
 		return res

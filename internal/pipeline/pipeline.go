@@ -38,8 +38,9 @@ type Config struct {
 	CacheDir     string
 	Author       publish.Author
 	// Layers are the server's conversion settings, under each repository's
-	// .nbpipe.yaml.
+	// .nbpipe.yaml; Locked keys only the server may set.
 	Layers []convert.Layer
+	Locked []string
 	Log    *slog.Logger
 }
 
@@ -205,6 +206,7 @@ func (p *Processor) process(ctx context.Context, ev webhook.PushEvent) (*Report,
 			res := convert.Convert(c.Path, data, convert.Options{
 				Source: convert.Source{Repo: ev.Repo, Commit: ev.After},
 				Layers: append(append([]convert.Layer{}, p.cfg.Layers...), repoCfg.Layers(c.Path)...),
+				Locked: p.cfg.Locked,
 			})
 			nr.DagID, nr.Findings = res.DagID, res.Findings
 			if err := res.Err(); err != nil {
@@ -352,7 +354,7 @@ func (p *Processor) outputs(ctx context.Context, source *publish.Repo, rev, nbPa
 		return nil, err
 	}
 	if rc, err := p.repoConfig(source, rev); err == nil {
-		res := convert.Convert(nbPath, data, convert.Options{Layers: append(append([]convert.Layer{}, p.cfg.Layers...), rc.Layers(nbPath)...)})
+		res := convert.Convert(nbPath, data, convert.Options{Layers: append(append([]convert.Layer{}, p.cfg.Layers...), rc.Layers(nbPath)...), Locked: p.cfg.Locked})
 		if res.Err() == nil {
 			var out []string
 			for _, f := range res.Files {

@@ -36,6 +36,12 @@ type Config struct {
 	RatePerMin   int          `yaml:"rate_per_minute"`
 	RatePerHour  int          `yaml:"rate_per_hour"`
 	LogFormat    string       `yaml:"log_format"` // text or json
+	// LockedKeys are conversion settings repositories and notebooks may not
+	// set (for example allow_secrets or livy_conn_id).
+	LockedKeys []string `yaml:"locked_keys"`
+	// Convert holds server-wide conversion settings (the keys of
+	// .nbpipe.yaml's defaults), under each repository's own.
+	Convert map[string]any `yaml:"convert"`
 }
 
 // SourceRule grants a source repository (or a glob of them) a clone URL and
@@ -78,6 +84,7 @@ func (c *Config) settings() []setting {
 		{name: "rate-per-minute", env: []string{"NBPIPE_RATE_LIMIT_PER_MINUTE", "JPE_RATE_LIMIT_PER_MINUTE"}, usage: "pushes per sender per minute", num: &c.RatePerMin},
 		{name: "rate-per-hour", env: []string{"NBPIPE_RATE_LIMIT_PER_HOUR", "JPE_RATE_LIMIT_PER_HOUR"}, usage: "pushes per sender per hour", num: &c.RatePerHour},
 		{name: "log-format", env: []string{"NBPIPE_LOG_FORMAT"}, usage: "text or json", str: &c.LogFormat},
+		{name: "locked-keys", env: []string{"NBPIPE_LOCKED_KEYS"}, usage: "comma-separated conversion keys only the server may set", strs: &c.LockedKeys},
 	}
 }
 

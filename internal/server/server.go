@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
 	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/webhook"
@@ -74,7 +75,16 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.GitHubToken != "" {
 		s.status[webhook.GitHub] = publish.GitHubStatus{Token: cfg.GitHubToken, BaseURL: cfg.GitHubAPI}
 	}
+	layer, err := convert.LayerFromValues("server config (convert)", cfg.Convert)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := convert.Resolve(layer); err != nil {
+		return nil, err
+	}
 	s.proc = pipeline.New(pipeline.Config{
+		Layers: []convert.Layer{layer},
+		Locked: cfg.LockedKeys,
 		Lookup: func(repo string) (pipeline.Source, bool) {
 			r, ok := cfg.source(repo)
 			if !ok {
