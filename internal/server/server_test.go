@@ -151,3 +151,26 @@ func TestHealthReadyMetricsAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The README's example configuration loads and grants what it says.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := Load([]string{"--config", filepath.Join("testdata", "nbpipe.example.yaml")}, env(map[string]string{"NBPIPE_GITEA_SECRET": "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, ok := cfg.source("analytics/churn")
+	if !ok || src.CloneURL != "http://gitea:3000/analytics/churn.git" || src.TargetDir != "churn" {
+		t.Fatalf("source %+v %v", src, ok)
+	}
+	if len(cfg.LockedKeys) != 2 || cfg.Convert["livy_conn_id"] != "prod_livy" {
+		t.Fatalf("locked %v convert %v", cfg.LockedKeys, cfg.Convert)
+	}
+	cfg.StateDir = t.TempDir() // /var/lib/nbpipe is the production path
+	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("the example's convert settings were refused: %v", err)
+	}
+	cfg.Convert = map[string]any{"mode": "sideways"}
+	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		t.Fatal("an invalid convert setting was accepted")
+	}
+}
