@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/publish"
@@ -64,6 +65,9 @@ type Report struct {
 	Notebooks    []NotebookReport `json:"notebooks"`
 	Refused      []string         `json:"refused,omitempty"`
 	Tries        int              `json:"tries,omitempty"`
+	// Durations of the two halves, for metrics.
+	ConvertSeconds float64 `json:"convert_seconds"`
+	PublishSeconds float64 `json:"publish_seconds"`
 }
 
 // Failed counts notebooks that did not convert.
@@ -177,6 +181,7 @@ func (p *Processor) process(ctx context.Context, ev webhook.PushEvent) (*Report,
 		return nil, err
 	}
 	rep := &Report{Repo: ev.Repo, Ref: ev.Ref, SourceCommit: ev.After}
+	convertStart := time.Now()
 	repoCfg, err := p.repoConfig(source, ev.After)
 	if err != nil {
 		// A broken .nbpipe.yaml fails every notebook, with its error.
@@ -279,6 +284,8 @@ func (p *Processor) process(ctx context.Context, ev webhook.PushEvent) (*Report,
 		}
 		return out, nil
 	}
+	rep.ConvertSeconds = time.Since(convertStart).Seconds()
+	publishStart := time.Now()
 	target, err := p.repo(ctx, p.cfg.TargetURL, p.cfg.TargetToken, "target")
 	if err != nil {
 		return nil, err
@@ -291,6 +298,7 @@ func (p *Processor) process(ctx context.Context, ev webhook.PushEvent) (*Report,
 		return nil, err
 	}
 	rep.TargetCommit, rep.Refused, rep.Tries = res.Commit, res.Refused, res.Tries
+	rep.PublishSeconds = time.Since(publishStart).Seconds()
 	log.Info("push processed", "summary", rep.Summary())
 	return rep, nil
 }

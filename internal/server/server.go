@@ -49,6 +49,8 @@ type metrics struct {
 	deliveries *prometheus.CounterVec
 	queue      prometheus.GaugeFunc
 	process    prometheus.Histogram
+	convert    prometheus.Histogram
+	publish    prometheus.Histogram
 	commits    prometheus.Counter
 	retries    prometheus.Counter
 	failures   prometheus.Counter
@@ -139,10 +141,12 @@ func newMetrics(s *Server) *metrics {
 		return float64(len(p))
 	})
 	m.process = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "nbpipe_process_seconds", Help: "Time to convert and publish one push.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)})
+	m.convert = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "nbpipe_convert_seconds", Help: "Time to diff and convert one push's notebooks.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)})
+	m.publish = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "nbpipe_publish_seconds", Help: "Time to commit and push one push's outputs.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)})
 	m.commits = prometheus.NewCounter(prometheus.CounterOpts{Name: "nbpipe_commits_pushed_total", Help: "Commits pushed to the target repository."})
 	m.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "nbpipe_push_retries_total", Help: "Pushes retried after the target branch moved."})
 	m.failures = prometheus.NewCounter(prometheus.CounterOpts{Name: "nbpipe_process_failures_total", Help: "Pushes whose processing failed and will be retried."})
-	m.reg.MustRegister(m.deliveries, m.queue, m.process, m.commits, m.retries, m.failures)
+	m.reg.MustRegister(m.deliveries, m.queue, m.process, m.convert, m.publish, m.commits, m.retries, m.failures)
 	return m
 }
 
@@ -304,6 +308,8 @@ func (s *Server) handle(ctx context.Context, ev webhook.PushEvent) bool {
 		log.Error("push failed; will retry", "err", err)
 		return false
 	}
+	s.metrics.convert.Observe(rep.ConvertSeconds)
+	s.metrics.publish.Observe(rep.PublishSeconds)
 	if rep.TargetCommit != "" {
 		s.metrics.commits.Inc()
 	}
