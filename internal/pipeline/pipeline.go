@@ -180,6 +180,11 @@ func (p *Processor) process(ctx context.Context, ev webhook.PushEvent) (*Report,
 	if err != nil {
 		return nil, err
 	}
+	if !ev.Created() {
+		if changes, err = p.withConfigChange(ctx, source, ev, changes); err != nil {
+			return nil, err
+		}
+	}
 	rep := &Report{Repo: ev.Repo, Ref: ev.Ref, SourceCommit: ev.After}
 	convertStart := time.Now()
 	repoCfg, err := p.repoConfig(source, ev.After)
@@ -301,6 +306,30 @@ func (p *Processor) process(ctx context.Context, ev webhook.PushEvent) (*Report,
 	rep.PublishSeconds = time.Since(publishStart).Seconds()
 	log.Info("push processed", "summary", rep.Summary())
 	return rep, nil
+}
+
+// withConfigChange adds every notebook as modified when .nbpipe.yaml changed:
+// its settings may change every DAG.
+func (p *Processor) withConfigChange(ctx context.Context, source *publish.Repo, ev webhook.PushEvent, changes []publish.Change) ([]publish.Change, error) {
+	cfgChanged, err := source.Changes(ctx, ev.Before, ev.After, func(p string) bool { return p == ".nbpipe.yaml" })
+	if err != nil || len(cfgChanged) == 0 {
+		return changes, err
+	}
+	all, err := source.Changes(ctx, webhook.ZeroSHA, ev.After, isNotebook)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, c := range changes {
+		seen[c.Path] = true
+	}
+	for _, c := range all {
+		if !seen[c.Path] {
+			changes = append(changes, publish.Change{Kind: publish.Modified, Path: c.Path})
+		}
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	return changes, nil
 }
 
 // notebookOf names the notebook whose outputs include target.

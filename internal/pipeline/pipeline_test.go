@@ -167,7 +167,14 @@ func TestProcessPushLifecycle(t *testing.T) {
 		t.Fatalf("foreign file not reported: %+v", rep)
 	}
 
-	// 6. The same push again (a redelivery) changes nothing.
+	// 6. Changing .nbpipe.yaml alone regenerates every DAG.
+	rep = f.push("new owner", map[string]string{".nbpipe.yaml": "defaults: {owner: platform}\n"})
+	_, files = f.targetFiles()
+	if !strings.Contains(files["team/dags/broken.py"], `"owner": "platform"`) || !strings.Contains(files["team/dags/tmp.py"], `"owner": "platform"`) {
+		t.Fatalf("a .nbpipe.yaml change did not regenerate the DAGs: %+v", rep)
+	}
+
+	// 7. The same push again (a redelivery) changes nothing.
 	rep, err := f.p.Process(context.Background(), f.ev)
 	if err != nil || rep.TargetCommit != "" {
 		t.Fatalf("replay made a commit: %+v %v", rep, err)
