@@ -18,8 +18,9 @@ import (
 // Spool is the durable intake: an accepted push is on disk (written, fsynced,
 // renamed into place, directory fsynced) before the forge gets its 2xx, so a
 // crash after the reply loses nothing. Workers take pending events with
-// Pending and retire them with Done. A delivery id seen before, pending or
-// done, is a duplicate and is not stored again.
+// Pending and retire them with Done. A delivery id seen before, or the same
+// push (repository, ref, before, after) in another delivery, is a duplicate
+// and is not stored again.
 type Spool struct {
 	dir string
 	mu  sync.Mutex
@@ -34,7 +35,7 @@ type spooled struct {
 
 // OpenSpool opens (creating) a spool in dir.
 func OpenSpool(dir string) (*Spool, error) {
-	for _, sub := range []string{"pending", "done", "tmp"} {
+	for _, sub := range []string{"pending", "done", "tmp", "pushes"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("open spool %s: %w", dir, err)
 		}
@@ -50,10 +51,18 @@ var ErrDuplicate = errors.New("duplicate delivery")
 func key(ev PushEvent) string {
 	id := ev.DeliveryID
 	if id == "" { // no delivery id: the push itself identifies it
-		id = ev.Repo + "\x00" + ev.Ref + "\x00" + ev.Before + "\x00" + ev.After
+		return pushKey(ev)
 	}
 	sum := sha256.Sum256([]byte(string(ev.Forge) + "\x00" + id))
 	return string(ev.Forge) + "-" + hex.EncodeToString(sum[:16])
+}
+
+// pushKey identifies the push itself, whatever delivery carried it: the same
+// repository, ref, before and after. (A force push back to an old commit has
+// another before, so it is a new push.)
+func pushKey(ev PushEvent) string {
+	sum := sha256.Sum256([]byte(string(ev.Forge) + "\x00" + ev.Repo + "\x00" + ev.Ref + "\x00" + ev.Before + "\x00" + ev.After))
+	return "push-" + hex.EncodeToString(sum[:16])
 }
 
 // Accept stores the event durably. It returns ErrDuplicate for a delivery
@@ -70,6 +79,12 @@ func (s *Spool) Accept(ctx context.Context, ev PushEvent) error {
 			return ErrDuplicate
 		}
 	}
+	// The same push in another delivery (a manual redelivery, a second
+	// webhook) is a duplicate too.
+	marker := filepath.Join(s.dir, "pushes", pushKey(ev))
+	if _, err := os.Stat(marker); err == nil {
+		return ErrDuplicate
+	}
 	data, err := json.Marshal(spooled{Accepted: s.now().UTC(), Event: ev})
 	if err != nil {
 		return err
@@ -77,6 +92,12 @@ func (s *Spool) Accept(ctx context.Context, ev PushEvent) error {
 	tmp := filepath.Join(s.dir, "tmp", k)
 	if err := writeSync(tmp, data); err != nil {
 		return fmt.Errorf("spool %s: %w", ev.DeliveryID, err)
+	}
+	if err := writeSync(marker, nil); err != nil {
+		return fmt.Errorf("spool %s: %w", ev.DeliveryID, err)
+	}
+	if err := syncDir(filepath.Join(s.dir, "pushes")); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, "pending", k)); err != nil {
 		return fmt.Errorf("spool %s: %w", ev.DeliveryID, err)

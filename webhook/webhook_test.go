@@ -278,8 +278,17 @@ func TestSpoolDurableAndDeduplicated(t *testing.T) {
 			t.Fatalf("delivery %d: %d %+v, want %s", i, rec.Code, rep, want)
 		}
 	}
-	other := giteaHeaders("push", "other-id", push)
-	if _, rep := post(t, h, other, push); rep.Status != "accepted" {
+	// The same push in another delivery (a manual redelivery) is a duplicate.
+	if _, rep := post(t, h, giteaHeaders("push", "redelivered", push), push); rep.Status != "duplicate" {
+		t.Fatalf("the same push under another delivery id: %+v", rep)
+	}
+	// Another push (here: another before) under another id is new.
+	var payload map[string]any
+	_ = json.Unmarshal(push, &payload)
+	payload["before"] = strings.Repeat("1", 40)
+	push2, _ := json.Marshal(payload)
+	other := giteaHeaders("push", "other-id", push2)
+	if _, rep := post(t, h, other, push2); rep.Status != "accepted" {
 		t.Fatalf("second delivery id: %+v", rep)
 	}
 	// A restarted server sees the same pending work, oldest first.
@@ -304,8 +313,10 @@ func TestSpoolDurableAndDeduplicated(t *testing.T) {
 		t.Fatalf("pending after done: %+v", left)
 	}
 	// The delivery id never becomes a path.
-	evil := giteaHeaders("push", "../../etc/passwd", push)
-	if _, rep := post(t, &Handler{Secrets: map[Forge][]byte{Gitea: secret}, Intake: sp2}, evil, push); rep.Status != "accepted" {
+	payload["before"] = strings.Repeat("2", 40)
+	push3, _ := json.Marshal(payload)
+	evil := giteaHeaders("push", "../../etc/passwd", push3)
+	if _, rep := post(t, &Handler{Secrets: map[Forge][]byte{Gitea: secret}, Intake: sp2}, evil, push3); rep.Status != "accepted" {
 		t.Fatalf("%+v", rep)
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, "pending"))
