@@ -93,16 +93,19 @@ func (s *Spool) Accept(ctx context.Context, ev PushEvent) error {
 	if err := writeSync(tmp, data); err != nil {
 		return fmt.Errorf("spool %s: %w", ev.DeliveryID, err)
 	}
-	if err := writeSync(marker, nil); err != nil {
-		return fmt.Errorf("spool %s: %w", ev.DeliveryID, err)
-	}
-	if err := syncDir(filepath.Join(s.dir, "pushes")); err != nil {
-		return err
-	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, "pending", k)); err != nil {
 		return fmt.Errorf("spool %s: %w", ev.DeliveryID, err)
 	}
-	return syncDir(filepath.Join(s.dir, "pending"))
+	if err := syncDir(filepath.Join(s.dir, "pending")); err != nil {
+		return err
+	}
+	// The push marker comes after the event is durable: a crash between the
+	// two can only make a later redelivery run again (which publishes
+	// nothing new), never make an unprocessed push look done.
+	if err := writeSync(marker, nil); err != nil {
+		return fmt.Errorf("spool %s: %w", ev.DeliveryID, err)
+	}
+	return syncDir(filepath.Join(s.dir, "pushes"))
 }
 
 // Pending returns the events not yet done, oldest first.
