@@ -70,6 +70,14 @@ func Open(ctx context.Context, url string, auth transport.AuthMethod, dir string
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", redact(url), err)
 	}
+	// A cache made for another URL (the configuration changed) follows the
+	// new one.
+	if rem, err := r.Remote("origin"); err == nil && (len(rem.Config().URLs) == 0 || rem.Config().URLs[0] != url) {
+		_ = r.DeleteRemote("origin")
+		if _, err := r.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{url}}); err != nil {
+			return nil, fmt.Errorf("open %s: %w", redact(url), err)
+		}
+	}
 	rp := &Repo{url: url, auth: auth, repo: r}
 	if err := rp.Fetch(ctx); err != nil {
 		return nil, err
