@@ -169,8 +169,15 @@ func (r *Repo) Changes(ctx context.Context, before, after string, keep func(path
 	return kept, nil
 }
 
+// ErrNoCommit reports a commit the fetched repository does not have (a push
+// whose commits were force-pushed away before nbpipe got to them).
+var ErrNoCommit = errors.New("commit not in the repository")
+
 func (r *Repo) tree(rev string) (*object.Tree, error) {
 	c, err := r.repo.CommitObject(plumbing.NewHash(rev))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil, fmt.Errorf("commit %s: %w", rev, ErrNoCommit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", rev, err)
 	}

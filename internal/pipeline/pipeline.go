@@ -120,6 +120,12 @@ func New(cfg Config) *Processor {
 // ErrNotAllowed reports a push from a repository that is not allow-listed.
 var ErrNotAllowed = errors.New("repository not allow-listed")
 
+// Permanent reports errors that retrying cannot fix: the push is reported
+// and retired instead of blocking the queue.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrNotAllowed) || errors.Is(err, publish.ErrNoCommit)
+}
+
 func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish.Repo, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -145,7 +151,7 @@ func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish
 // report and its previous outputs stay as they were.
 func (p *Processor) Process(ctx context.Context, ev webhook.PushEvent) (*Report, error) {
 	rep, err := p.process(ctx, ev)
-	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNotAllowed) {
+	if err != nil && ctx.Err() == nil && !Permanent(err) {
 		// The clones are only caches: a process killed mid-fetch can leave
 		// one unreadable, so the next try starts from fresh clones.
 		p.dropCaches()

@@ -180,8 +180,15 @@ func TestProcessPushLifecycle(t *testing.T) {
 		t.Fatalf("replay made a commit: %+v %v", rep, err)
 	}
 
+	// A push whose commit is gone (force-pushed away) is permanent, not retried.
+	gone := f.ev
+	gone.Before, gone.After = f.last, strings.Repeat("ab", 20)
+	if _, err := f.p.Process(context.Background(), gone); !Permanent(err) {
+		t.Fatalf("a missing commit: %v, want a permanent error", err)
+	}
+
 	// A repository that is not allow-listed is refused.
-	if _, err := f.p.Process(context.Background(), webhook.PushEvent{Repo: "evil/repo", Ref: "refs/heads/main", After: f.last}); err == nil {
+	if _, err := f.p.Process(context.Background(), webhook.PushEvent{Repo: "evil/repo", Ref: "refs/heads/main", After: f.last}); !Permanent(err) {
 		t.Fatal("processed a push from a repository not on the allow-list")
 	}
 }

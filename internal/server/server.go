@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -294,8 +293,9 @@ func (s *Server) handle(ctx context.Context, ev webhook.PushEvent) bool {
 	start := time.Now()
 	rep, err := s.proc.Process(ctx, ev)
 	s.metrics.process.Observe(time.Since(start).Seconds())
-	if errors.Is(err, pipeline.ErrNotAllowed) {
+	if pipeline.Permanent(err) {
 		log.Warn("push dropped", "err", err)
+		s.setStatus(ctx, ev, publish.StateError, "nbpipe: "+err.Error(), "")
 		s.writeAudit(ev, nil, err)
 		_ = s.spool.Done(ev)
 		return true
