@@ -15,6 +15,7 @@ require (
 	github.com/google/go-github/v75 v75.0.0
 	github.com/lmittmann/tint v1.2.1
 	github.com/prometheus/client_golang v1.25.0
+	github.com/sethvargo/go-githubactions v1.3.1
 )
 
 require (

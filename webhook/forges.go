@@ -116,3 +116,9 @@ type giteaPush struct {
 	Pusher     *gitea.User            `json:"pusher"`
 	Sender     *gitea.User            `json:"sender"`
 }
+
+// ParsePush reads a push payload that did not come through the handler (the
+// event file of a GitHub or Gitea Actions run) into the neutral event.
+func ParsePush(forge Forge, deliveryID string, body []byte) (PushEvent, error) {
+	return parsePush(delivery{forge: forge, event: "push", id: deliveryID}, body)
+}

@@ -23,6 +23,9 @@ Usage:
       Receive GitHub and Gitea push webhooks and publish DAGs to the target repository.
       Without any configuration it runs the embedded default on 127.0.0.1:8080.
       See nbpipe serve --help for every setting (flags > NBPIPE_* env > config file).
+  nbpipe action
+      The GitHub/Gitea Actions entrypoint (see action.yml): converts and publishes the
+      notebooks of the push that triggered the workflow.
   nbpipe version
 `
 
@@ -42,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runConvert(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "action":
+		return runAction(ctx, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "nbpipe", version)
 		return 0

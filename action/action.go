@@ -1,0 +1,135 @@
+// Package action is the GitHub/Gitea Actions entrypoint: the same pipeline as
+// the webhook server, run on the forge's own runner for the push that
+// triggered the workflow.
+package action
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sethvargo/go-githubactions"
+
+	"github.com/nbpipe/nbpipe/convert"
+	"github.com/nbpipe/nbpipe/internal/pipeline"
+	"github.com/nbpipe/nbpipe/publish"
+	"github.com/nbpipe/nbpipe/webhook"
+)
+
+// Run converts and publishes the notebooks of the push in the run's event
+// file. It sets the outputs target-commit, converted and failed, writes the
+// report as the step summary, and fails the step when a notebook failed
+// (after publishing the others).
+func Run(ctx context.Context, a *githubactions.Action, getenv func(string) string, log *slog.Logger) error {
+	gh, err := a.Context()
+	if err != nil {
+		return fmt.Errorf("read the Actions context: %w", err)
+	}
+	if gh.EventName != "push" {
+		a.Infof("nbpipe runs on push events; %q ignored", gh.EventName)
+		return nil
+	}
+	body, err := os.ReadFile(gh.EventPath)
+	if err != nil {
+		return fmt.Errorf("read the event file: %w", err)
+	}
+	forge := webhook.GitHub
+	if getenv("GITEA_ACTIONS") == "true" {
+		forge = webhook.Gitea
+	}
+	// go-github's push type reads both forges' payloads; Gitea's lacks only
+	// fields nbpipe does not use.
+	ev, err := webhook.ParsePush(webhook.GitHub, fmt.Sprintf("run-%d-%d", gh.RunID, gh.RunAttempt), body)
+	if err != nil {
+		return err
+	}
+	ev.Forge = forge
+	if ev.Branch() == "" || ev.Deleted() {
+		a.Infof("not a branch push (%s): nothing to do", ev.Ref)
+		return nil
+	}
+	targetURL := a.GetInput("target-url")
+	if targetURL == "" {
+		return fmt.Errorf("input target-url is required")
+	}
+	token := a.GetInput("token")
+	settings := map[string]any{}
+	if m := a.GetInput("mode"); m != "" {
+		settings["mode"] = m
+	}
+	if t := a.GetInput("targets"); t != "" {
+		settings["targets"] = strings.Split(t, ",")
+	}
+	layer, err := convert.LayerFromValues("action inputs", settings)
+	if err != nil {
+		return err
+	}
+	cache := getenv("RUNNER_TEMP")
+	if cache == "" {
+		cache = os.TempDir()
+	}
+	p := pipeline.New(pipeline.Config{
+		Lookup: func(repo string) (pipeline.Source, bool) {
+			return pipeline.Source{
+				CloneURL:  strings.TrimSuffix(gh.ServerURL, "/") + "/" + repo + ".git",
+				Token:     token,
+				TargetDir: a.GetInput("target-dir"),
+			}, repo == gh.Repository
+		},
+		TargetURL:    targetURL,
+		TargetToken:  orDefault(a.GetInput("target-token"), token),
+		TargetBranch: orDefault(a.GetInput("target-branch"), "main"),
+		CacheDir:     filepath.Join(cache, "nbpipe"),
+		Author:       publish.Author{Name: "nbpipe", Email: "nbpipe@localhost"},
+		Layers:       []convert.Layer{layer},
+		Log:          log,
+	})
+	rep, err := p.Process(ctx, ev)
+	if err != nil {
+		return err
+	}
+	a.SetOutput("target-commit", rep.TargetCommit)
+	a.SetOutput("converted", fmt.Sprint(len(rep.Notebooks)-rep.Failed()))
+	a.SetOutput("failed", fmt.Sprint(rep.Failed()))
+	a.AddStepSummary(summary(rep))
+	for _, nb := range rep.Notebooks {
+		if nb.Error != "" {
+			a.Errorf("%s: %s", nb.Path, nb.Error)
+		}
+	}
+	if rep.Failed() > 0 || len(rep.Refused) > 0 {
+		return fmt.Errorf("%s", rep.Summary())
+	}
+	return nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// summary is the report as Markdown for the step summary.
+func summary(rep *pipeline.Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### nbpipe: %s\n\n| notebook | change | result | files |\n|---|---|---|---|\n", mdEscape(rep.Summary()))
+	for _, nb := range rep.Notebooks {
+		result := "converted"
+		if nb.Error != "" {
+			result = "**failed**: " + nb.Error
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdEscape(nb.Path), nb.Change, mdEscape(result), mdEscape(strings.Join(append(nb.Files, nb.Removed...), ", ")))
+	}
+	for _, f := range rep.Refused {
+		fmt.Fprintf(&b, "\nNot changed (no nbpipe ownership marker): `%s`\n", strings.ReplaceAll(f, "`", "'"))
+	}
+	return b.String()
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+}
