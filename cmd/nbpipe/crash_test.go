@@ -2,13 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,10 +23,7 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it repeatedly")
 	}
-	bin := filepath.Join(t.TempDir(), "nbpipe")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	srv := gittest.NewServer(t)
 	srcURL := srv.Repo(t, "team/notebooks")
 	targetURL := srv.Repo(t, "dags")
@@ -44,12 +36,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	gittest.Run(t, work, "git", "push", "-q", "origin", "main")
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	state := t.TempDir()
 	cfgFile := filepath.Join(t.TempDir(), "nbpipe.yaml")
 	cfg := fmt.Sprintf("listen: %s\ngitea_secret: s3cret\nstate_dir: %s\ntarget_url: %s\nrate_per_minute: 0\nrate_per_hour: 0\nlog_format: json\nsources:\n  - repo: team/notebooks\n    clone_url: %s\n", addr, state, targetURL, srcURL)
@@ -59,37 +46,12 @@ func TestCrashSafety(t *testing.T) {
 	var logs bytes.Buffer
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve", "--config", cfgFile)
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
-				resp.Body.Close()
-				return cmd
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("server did not start:\n%s", logs.String())
-		return nil
+		startServe(t, cmd, addr, &logs)
+		return cmd
 	}
 	deliver := func(i int) bool {
-		body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": commits[i], "after": commits[i+1],
-			"repository": map[string]any{"full_name": "team/notebooks", "clone_url": srcURL}, "sender": map[string]any{"login": "dev", "username": "dev"}})
-		mac := hmac.New(sha256.New, []byte("s3cret"))
-		mac.Write(body)
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Gitea-Event", "push")
-		req.Header.Set("X-Gitea-Delivery", fmt.Sprintf("delivery-%d", i))
-		req.Header.Set("X-Gitea-Signature", hex.EncodeToString(mac.Sum(nil)))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK
+		code, err := deliverPush(addr, "s3cret", fmt.Sprintf("delivery-%d", i), "team/notebooks", srcURL, commits[i], commits[i+1])
+		return err == nil && (code == http.StatusAccepted || code == http.StatusOK)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	acked := make([]bool, pushes)
@@ -155,12 +117,4 @@ func waitPublished(t *testing.T, targetURL string, shas []string) bool {
 		time.Sleep(500 * time.Millisecond)
 	}
 	return false
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
