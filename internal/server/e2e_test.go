@@ -181,6 +181,9 @@ func TestEndToEndOnRealGitea(t *testing.T) {
 			t.Fatalf("%s missing after the second push", p)
 		}
 	}
+	if !strings.Contains(logs.String(), "notebook converted") || !strings.Contains(logs.String(), "notebook=broken.ipynb") {
+		t.Fatalf("the per-notebook report is not in the log:\n%s", tail(logs.String(), 30))
+	}
 	audit, _ := os.ReadFile(filepath.Join(cfg.StateDir, "audit.jsonl"))
 	if n := strings.Count(string(audit), "\n"); n != 2 {
 		t.Fatalf("audit log has %d lines, want 2:\n%s", n, audit)

@@ -322,9 +322,18 @@ func (s *Server) handle(ctx context.Context, ev webhook.PushEvent) bool {
 	}
 	s.setStatus(ctx, ev, state, rep.Summary(), s.targetLink(rep.TargetCommit))
 	s.writeAudit(ev, rep, nil)
+	// The full report in the log too: one line per notebook with its files
+	// and every finding (dropped cells and lines, warnings, errors).
 	for _, nb := range rep.Notebooks {
+		findings := make([]string, len(nb.Findings))
+		for i, f := range nb.Findings {
+			findings[i] = f.String()
+		}
+		attrs := []any{"notebook", nb.Path, "change", nb.Change, "dag_id", nb.DagID, "files", nb.Files, "removed", nb.Removed, "findings", findings}
 		if nb.Error != "" {
-			log.Warn("notebook failed", "notebook", nb.Path, "err", nb.Error)
+			log.Warn("notebook failed", append(attrs, "err", nb.Error)...)
+		} else {
+			log.Info("notebook converted", attrs...)
 		}
 	}
 	if err := s.spool.Done(ev); err != nil {
