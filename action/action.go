@@ -34,7 +34,7 @@ func Run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	}
 	body, err := os.ReadFile(gh.EventPath)
 	if err != nil {
-		return fmt.Errorf("read the event file: %w", err)
+		return fmt.Errorf("read the event file %s: %w", gh.EventPath, err)
 	}
 	forge := webhook.GitHub
 	if getenv("GITEA_ACTIONS") == "true" {
@@ -44,7 +44,7 @@ func Run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	// fields nbpipe does not use.
 	ev, err := webhook.ParsePush(webhook.GitHub, fmt.Sprintf("run-%d-%d", gh.RunID, gh.RunAttempt), body)
 	if err != nil {
-		return err
+		return fmt.Errorf("the event file %s is not a usable push event: %w", gh.EventPath, err)
 	}
 	ev.Forge = forge
 	if ev.Branch() == "" || ev.Deleted() {

@@ -80,3 +80,53 @@ func TestRunOnAPushEvent(t *testing.T) {
 		t.Fatalf("pull_request: %v", err)
 	}
 }
+
+// runEnv is a runner's environment for an event file holding body.
+func runEnv(t *testing.T, body string) (map[string]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outputs, summary := filepath.Join(dir, "output"), filepath.Join(dir, "summary")
+	for _, f := range []string{outputs, summary} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return map[string]string{
+		"GITHUB_EVENT_NAME": "push", "GITHUB_EVENT_PATH": event, "GITHUB_REPOSITORY": "acme/notebooks",
+		"GITHUB_SERVER_URL": "http://127.0.0.1:1", "GITHUB_RUN_ID": "7", "GITHUB_RUN_ATTEMPT": "1",
+		"GITHUB_OUTPUT": outputs, "GITHUB_STEP_SUMMARY": summary, "RUNNER_TEMP": t.TempDir(),
+		"INPUT_TARGET-URL": "http://127.0.0.1:1/dags.git",
+	}, summary
+}
+
+// TestRunRefusesAnEventThatIsNotAPush: an event file holding null, {}, []
+// or a string is a clear error, not a panic (which exits 2 with a stack).
+func TestRunRefusesAnEventThatIsNotAPush(t *testing.T) {
+	for _, body := range []string{"null", "{}", "[]", `"push"`, "", "{"} {
+		t.Run(body, func(t *testing.T) {
+			env, _ := runEnv(t, body)
+			getenv := func(k string) string { return env[k] }
+			var out strings.Builder
+			a := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(&out))
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("Run panicked on an event file holding %q: %v", body, r)
+					}
+				}()
+				err = Run(context.Background(), a, getenv, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			}()
+			if err == nil {
+				t.Fatalf("Run accepted an event file holding %q", body)
+			}
+			if !strings.Contains(err.Error(), "event") {
+				t.Fatalf("the error does not say the event file is at fault: %v", err)
+			}
+		})
+	}
+}

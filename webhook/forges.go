@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -66,13 +67,22 @@ func verify(forge Forge, h http.Header, body, secret []byte) error {
 // parsePush turns a push payload into the neutral event.
 func parsePush(d delivery, body []byte) (PushEvent, error) {
 	var ev PushEvent
+	if d.forge != GitHub && d.forge != Gitea {
+		return ev, fmt.Errorf("unknown forge %q", d.forge)
+	}
+	// null, [], "x" or 1 are valid JSON: decoding them yields a zero value
+	// or a nil pointer without an error, so the shape is checked first.
+	if err := jsonObject(body); err != nil {
+		return ev, fmt.Errorf("%s push payload: %w", d.forge, err)
+	}
 	switch d.forge {
 	case GitHub:
-		p, err := github.ParseWebHook("push", body)
-		if err != nil {
+		// Decoded into the concrete type: go-github's ParseWebHook returns
+		// an untyped nil for a null payload.
+		var push github.PushEvent
+		if err := json.Unmarshal(body, &push); err != nil {
 			return ev, fmt.Errorf("github push payload: %w", err)
 		}
-		push := p.(*github.PushEvent)
 		ev = PushEvent{
 			Ref:    push.GetRef(),
 			Before: push.GetBefore(),
@@ -95,14 +105,36 @@ func parsePush(d delivery, body []byte) (PushEvent, error) {
 		if push.Sender != nil {
 			ev.Sender = push.Sender.UserName
 		}
-	default:
-		return ev, fmt.Errorf("unknown forge %q", d.forge)
 	}
 	ev.Forge, ev.DeliveryID = d.forge, d.id
 	if err := ev.validate(); err != nil {
 		return ev, fmt.Errorf("%s push payload: %w", d.forge, err)
 	}
 	return ev, nil
+}
+
+// jsonObject reports a payload that is not a JSON object, by what it is.
+func jsonObject(body []byte) error {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	if len(b) == 0 {
+		return errors.New("empty payload, not a JSON object")
+	}
+	what := "not JSON"
+	switch c := b[0]; {
+	case c == '{':
+		return nil
+	case c == 'n':
+		what = "JSON null"
+	case c == '[':
+		what = "a JSON array"
+	case c == '"':
+		what = "a JSON string"
+	case c == 't' || c == 'f':
+		what = "a JSON boolean"
+	case c == '-' || c >= '0' && c <= '9':
+		what = "a JSON number"
+	}
+	return fmt.Errorf("payload is %s, not a JSON object", what)
 }
 
 // giteaPush is Gitea's PushPayload (modules/structs/hook.go), which the SDK
