@@ -8,7 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"code.gitea.io/sdk/gitea"
 	"github.com/google/go-github/v75/github"
@@ -33,19 +36,116 @@ func identify(h http.Header) (delivery, bool) {
 	return delivery{}, false
 }
 
-var errSignature = errors.New("signature check failed")
+// The content types both forges offer for a hook. A form-encoded delivery
+// carries the JSON in the form field "payload".
+const (
+	contentJSON = "application/json"
+	contentForm = "application/x-www-form-urlencoded"
+)
 
-// verify checks the delivery's signature against the secret. It fails closed:
-// a missing or malformed signature is a failure.
-func verify(forge Forge, h http.Header, body, secret []byte) error {
+var (
+	errSignature = errors.New("signature check failed")
+	// errContentType is a Content-Type the handler cannot read (415).
+	errContentType = errors.New("unsupported Content-Type")
+	// errForm is a form-encoded delivery without exactly one payload field.
+	errForm = errors.New("form-encoded delivery without a single payload field")
+)
+
+// mediaType returns the delivery's media type, JSON or form. A delivery
+// without a Content-Type (neither forge sends one) is read as JSON, as it
+// always was.
+func mediaType(h http.Header) (string, error) {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return contentJSON, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", fmt.Errorf("%w: unreadable Content-Type %q (send %s or %s)", errContentType, ct, contentJSON, contentForm)
+	}
+	if mt != contentJSON && mt != contentForm {
+		return "", fmt.Errorf("%w %q (send %s or %s)", errContentType, mt, contentJSON, contentForm)
+	}
+	return mt, nil
+}
+
+// open authenticates a delivery and returns its JSON payload; a nil secret
+// skips the signature check (Insecure). The forges sign different bytes of
+// a form-encoded delivery:
+//   - GitHub signs the request body as sent, form or JSON; the signature is
+//     checked before anything in the body is parsed.
+//   - Gitea (and Forgejo) sign the JSON payload for both content types: a
+//     form delivery's signature covers the decoded "payload" field, not
+//     the form body (services/webhook/deliver.go signs t.PayloadContent).
+func open(forge Forge, mt string, h http.Header, body, secret []byte) ([]byte, error) {
 	switch forge {
 	case GitHub:
-		// Only the SHA-256 signature: X-Hub-Signature (SHA-1) is not accepted.
+		if secret != nil {
+			if err := verify(GitHub, h, body, secret); err != nil {
+				return nil, err
+			}
+		}
+		// The signature is checked above, over the raw body, with the same
+		// ValidateSignature this calls: here go-github only extracts the
+		// JSON (the body, or the form's payload field).
+		p, err := github.ValidatePayloadFromBody(mt, bytes.NewReader(body), "", nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errForm, err)
+		}
+		if mt == contentForm && len(p) == 0 {
+			return nil, fmt.Errorf("%w: the form has no payload field", errForm)
+		}
+		return p, nil
+	case Gitea:
+		p := body
+		if mt == contentForm {
+			var err error
+			if p, err = formPayload(body); err != nil {
+				return nil, err
+			}
+		}
+		if secret != nil {
+			if err := verify(Gitea, h, p, secret); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w: unknown forge %q", errSignature, forge)
+}
+
+// formPayload is the one "payload" field of a form-encoded body.
+func formPayload(body []byte) ([]byte, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errForm, err)
+	}
+	switch v := form["payload"]; len(v) {
+	case 1:
+		return []byte(v[0]), nil
+	case 0:
+		return nil, fmt.Errorf("%w: the form has no payload field", errForm)
+	default:
+		return nil, fmt.Errorf("%w: the form has %d payload fields", errForm, len(v))
+	}
+}
+
+// verify checks the delivery's signature over the bytes its forge signed.
+// It fails closed: a missing or malformed signature is a failure.
+func verify(forge Forge, h http.Header, signed, secret []byte) error {
+	switch forge {
+	case GitHub:
+		// Only SHA-256: neither the legacy X-Hub-Signature header nor a
+		// sha1= value in X-Hub-Signature-256 (which go-github would check
+		// with SHA-1) is accepted.
 		sig := h.Get(github.SHA256SignatureHeader)
 		if sig == "" {
 			return fmt.Errorf("%w: no %s header", errSignature, github.SHA256SignatureHeader)
 		}
-		if err := github.ValidateSignature(sig, body, secret); err != nil {
+		if !strings.HasPrefix(sig, "sha256=") {
+			return fmt.Errorf("%w: %s is not a sha256= signature", errSignature, github.SHA256SignatureHeader)
+		}
+		if err := github.ValidateSignature(sig, signed, secret); err != nil {
 			return fmt.Errorf("%w: %v", errSignature, err)
 		}
 		return nil
@@ -55,7 +155,7 @@ func verify(forge Forge, h http.Header, body, secret []byte) error {
 			return fmt.Errorf("%w: no valid X-Gitea-Signature header", errSignature)
 		}
 		mac := hmac.New(sha256.New, secret)
-		mac.Write(body)
+		mac.Write(signed)
 		if !hmac.Equal(got, mac.Sum(nil)) {
 			return errSignature
 		}

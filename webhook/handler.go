@@ -15,7 +15,9 @@ type Intake interface {
 	Accept(ctx context.Context, ev PushEvent) error
 }
 
-// Handler is the webhook endpoint for both forges.
+// Handler is the webhook endpoint for both forges. It reads both content
+// types a hook can be set to: application/json and
+// application/x-www-form-urlencoded (the JSON in the field "payload").
 type Handler struct {
 	// Secrets holds each forge's webhook secret. A forge without one is
 	// refused unless Insecure is set (the server refuses to start that way
@@ -56,6 +58,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With("delivery", d.id, "forge", d.forge, "event", d.event)
+	mt, err := mediaType(r.Header)
+	if err != nil {
+		log.Warn("delivery refused", "err", err)
+		respond(w, http.StatusUnsupportedMediaType, reply{Status: "error", Delivery: d.id, Reason: err.Error()})
+		return
+	}
+	secret := h.Secrets[d.forge]
+	if len(secret) == 0 {
+		if !h.Insecure {
+			log.Warn("delivery refused: no secret configured for this forge")
+			respond(w, http.StatusUnauthorized, reply{Status: "error", Delivery: d.id, Reason: "no secret configured for " + string(d.forge)})
+			return
+		}
+		secret = nil // Insecure: no signature check
+	}
 	max := h.MaxBody
 	if max <= 0 {
 		max = DefaultMaxBody
@@ -71,17 +88,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusBadRequest, reply{Status: "error", Delivery: d.id, Reason: "could not read the body"})
 		return
 	}
-	secret := h.Secrets[d.forge]
+	body, err = open(d.forge, mt, r.Header, body, secret)
 	switch {
-	case len(secret) > 0:
-		if err := verify(d.forge, r.Header, body, secret); err != nil {
-			log.Warn("delivery refused", "err", err)
-			respond(w, http.StatusUnauthorized, reply{Status: "error", Delivery: d.id, Reason: "signature check failed"})
-			return
-		}
-	case !h.Insecure:
-		log.Warn("delivery refused: no secret configured for this forge")
-		respond(w, http.StatusUnauthorized, reply{Status: "error", Delivery: d.id, Reason: "no secret configured for " + string(d.forge)})
+	case errors.Is(err, errSignature):
+		log.Warn("delivery refused", "err", err)
+		respond(w, http.StatusUnauthorized, reply{Status: "error", Delivery: d.id, Reason: "signature check failed"})
+		return
+	case err != nil:
+		log.Warn("delivery refused", "err", err)
+		respond(w, http.StatusBadRequest, reply{Status: "error", Delivery: d.id, Reason: err.Error()})
 		return
 	}
 	switch d.event {
