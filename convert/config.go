@@ -313,12 +313,18 @@ func didYouMean(s string, candidates []string) string {
 	return ""
 }
 
+// MaxDagIDLen bounds dag_ids so that every file named after one stays within
+// the 255-byte file name limit with its longest suffix ("_service.py"):
+// Airflow allows 250 characters, but a 250-character id gives a file name
+// git stores and no checkout can write.
+const MaxDagIDLen = 255 - len("_service.py")
+
 // ValidateDagID applies Airflow's rule for DAG ids (letters, digits, '_', '.',
-// '-', at most 250 characters), restricted to ASCII so the id is also a safe
-// file name.
+// '-'), restricted to ASCII so the id is also a safe file name, and at most
+// MaxDagIDLen characters.
 func ValidateDagID(id string) error {
-	if len(id) > 250 {
-		return fmt.Errorf("dag_id %q: longer than Airflow's 250 characters", id)
+	if len(id) > MaxDagIDLen {
+		return fmt.Errorf("dag_id %.24q...: %d characters, over the limit of %d (file names derived from it must stay within 255 bytes)", id, len(id), MaxDagIDLen)
 	}
 	if !dagIDPattern.MatchString(id) || strings.Contains(id, "..") {
 		return fmt.Errorf("dag_id %q: use letters, digits, '_', '.' and '-' (not starting with '.' or '-')", id)

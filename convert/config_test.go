@@ -277,8 +277,9 @@ func TestValidateDagID(t *testing.T) {
 		{"team.etl-daily_v2", true},
 		{"trailing.", true},
 		{"trailing-", true},
-		{strings.Repeat("a", 250), true},
-		{strings.Repeat("a", 251), false},
+		{strings.Repeat("a", MaxDagIDLen), true},
+		{strings.Repeat("a", MaxDagIDLen+1), false},
+		{strings.Repeat("a", 250), false}, // Airflow's limit, but <id>_service.py would be 261 bytes
 		{"", false},
 		{".hidden", false},
 		{"-dash", false},
@@ -309,7 +310,7 @@ func TestValidateDagID(t *testing.T) {
 	}
 	t.Run("too long says so", func(t *testing.T) {
 		err := ValidateDagID(strings.Repeat("b", 300))
-		if err == nil || !strings.Contains(err.Error(), "250") {
+		if err == nil || !strings.Contains(err.Error(), "255 bytes") {
 			t.Errorf("err = %v", err)
 		}
 	})

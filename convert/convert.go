@@ -133,3 +133,20 @@ func DefaultDagID(notebookPath string) string {
 	}
 	return strings.TrimRight(id, "_")
 }
+
+// IsNotebookPath is the one rule for which files are notebooks, in a pushed
+// repository and on disk alike: a .ipynb extension in any case, outside
+// hidden folders (.ipynb_checkpoints, .git, ...) and __pycache__.
+func IsNotebookPath(p string) bool {
+	p = strings.ReplaceAll(p, "\\", "/")
+	if !strings.EqualFold(path.Ext(p), ".ipynb") {
+		return false
+	}
+	dirs := strings.Split(p, "/")
+	for _, d := range dirs[:len(dirs)-1] {
+		if strings.HasPrefix(d, ".") && d != "." && d != ".." || d == "__pycache__" {
+			return false
+		}
+	}
+	return true
+}

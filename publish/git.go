@@ -30,6 +30,7 @@ import (
 	"github.com/go-git/go-git/v5/utils/merkletrie"
 
 	"github.com/nbpipe/nbpipe/convert"
+	redact_ "github.com/nbpipe/nbpipe/internal/redact"
 )
 
 // Repo is a cached bare clone of one remote repository. Everything nbpipe
@@ -102,14 +103,7 @@ func (r *Repo) Fetch(ctx context.Context) error {
 }
 
 // redact drops credentials from a URL for messages.
-func redact(url string) string {
-	if i := strings.Index(url, "://"); i >= 0 {
-		if at := strings.LastIndex(url, "@"); at > i {
-			return url[:i+3] + "***@" + url[at+1:]
-		}
-	}
-	return url
-}
+func redact(url string) string { return redact_.URL(url) }
 
 // ChangeKind says what happened to a notebook between two commits.
 type ChangeKind string
@@ -169,6 +163,49 @@ func (r *Repo) Changes(ctx context.Context, before, after string, keep func(path
 	return kept, nil
 }
 
+// Head returns the commit the remote branch pointed at when last fetched; ""
+// when the branch does not exist.
+func (r *Repo) Head(branch string) (string, error) {
+	ref, err := r.repo.Reference(plumbing.NewRemoteReferenceName("origin", branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return ref.Hash().String(), nil
+}
+
+// Has reports whether the repository holds a commit.
+func (r *Repo) Has(rev string) bool {
+	_, err := r.repo.CommitObject(plumbing.NewHash(rev))
+	return err == nil
+}
+
+// FileSize returns a file's size at a commit without reading it; ok is false
+// when it does not exist there.
+func (r *Repo) FileSize(rev, name string) (size int64, ok bool, err error) {
+	t, err := r.tree(rev)
+	if err != nil {
+		return 0, false, err
+	}
+	f, err := t.File(name)
+	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return f.Size, true, nil
+}
+
+// Permanent reports git errors that retrying cannot fix: the remote
+// repository is gone (404) or refuses these credentials (401/403).
+func Permanent(err error) bool {
+	return errors.Is(err, ErrNoCommit) || errors.Is(err, transport.ErrRepositoryNotFound) ||
+		errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed)
+}
+
 // ErrNoCommit reports a commit the fetched repository does not have (a push
 // whose commits were force-pushed away before nbpipe got to them).
 var ErrNoCommit = errors.New("commit not in the repository")
@@ -219,7 +256,33 @@ type FileChange struct {
 
 // Plan computes the changes to publish from the target branch as it is now.
 // Publish calls it again after every rejected push, so it must only read.
-type Plan func(read func(path string) ([]byte, bool, error)) ([]FileChange, error)
+type Plan func(t *Tree) ([]FileChange, error)
+
+// Tree is a read-only view of the target branch a plan is built on.
+type Tree struct{ t *object.Tree }
+
+// Read returns a file's content; ok is false when it does not exist.
+func (t *Tree) Read(name string) ([]byte, bool, error) { return readTreeFile(t.t, name) }
+
+// FilesNamed lists every regular file called name anywhere in the tree. It
+// walks the whole tree, so plans call it only for outputs that are new.
+func (t *Tree) FilesNamed(name string) ([]string, error) {
+	var out []string
+	w := object.NewTreeWalker(t.t, true, nil)
+	defer w.Close()
+	for {
+		p, e, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.Mode.IsFile() && e.Name == name {
+			out = append(out, p)
+		}
+	}
+}
 
 // Published is the outcome of a publish.
 type Published struct {
@@ -312,7 +375,7 @@ func (r *Repo) commit(branch string, plan Plan, message string, author Author) (
 		return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 	}
 	read := func(p string) ([]byte, bool, error) { return readTreeFile(baseTree, p) }
-	changes, err := plan(read)
+	changes, err := plan(&Tree{t: baseTree})
 	if err != nil {
 		return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 	}
@@ -570,3 +633,6 @@ func (r *Repo) Find(branch string, dirs []string, match func(content []byte) boo
 	}
 	return out, nil
 }
+
+// URL is the remote the clone follows.
+func (r *Repo) URL() string { return r.url }

@@ -71,7 +71,7 @@ const ZeroSHA = "0000000000000000000000000000000000000000"
 const owned = "# nbpipe-owned: true\n"
 
 func writePlan(files map[string]string) Plan {
-	return func(func(string) ([]byte, bool, error)) ([]FileChange, error) {
+	return func(*Tree) ([]FileChange, error) {
 		var out []FileChange
 		for p, c := range files {
 			fc := FileChange{Path: p}

@@ -153,7 +153,11 @@ func collect(fsys fs.FS, root, label string, forced *convert.RepoConfig) ([]note
 			}
 			return nil
 		}
-		if strings.EqualFold(path.Ext(p), ".ipynb") {
+		rel := p
+		if root != "." {
+			rel = strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
+		}
+		if convert.IsNotebookPath(rel) {
 			if repo.Selected(p) {
 				out = append(out, notebookFile{fsys: fsys, file: p, name: p, repo: repo})
 			}

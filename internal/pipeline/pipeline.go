@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/publish"
@@ -24,6 +27,10 @@ import (
 type Source struct {
 	CloneURL string // where nbpipe fetches it; "" trusts the signed payload's URL
 	Token    string
+	// TokenHost is the one host Token may be sent to. A clone URL on any
+	// other host (a payload naming a foreign server, a GitHub push on a
+	// Gitea-configured server) is fetched without it.
+	TokenHost string
 	// TargetDir is the directory of the target repository its outputs go
 	// under; nothing in the repository can redirect them elsewhere.
 	TargetDir string
@@ -42,8 +49,18 @@ type Config struct {
 	// .nbpipe.yaml; Locked keys only the server may set.
 	Layers []convert.Layer
 	Locked []string
-	Log    *slog.Logger
+	// MaxNotebookBytes refuses larger notebooks (0: DefaultMaxNotebookBytes).
+	MaxNotebookBytes int64
+	Log              *slog.Logger
 }
+
+// DefaultMaxNotebookBytes is the notebook size cap: converting costs a few
+// times the notebook's size in memory.
+const DefaultMaxNotebookBytes = 100 << 20
+
+// maxNameBytes is the longest file or directory name git checkouts accept
+// on common file systems.
+const maxNameBytes = 255
 
 // NotebookReport is the outcome for one changed notebook.
 type NotebookReport struct {
@@ -54,17 +71,28 @@ type NotebookReport struct {
 	Removed  []string           `json:"removed,omitempty"`
 	Error    string             `json:"error,omitempty"`
 	Findings []convert.Finding  `json:"findings,omitempty"`
+	// Result is the conversion's outcome (settings, tasks, parameters) for
+	// the steps after publishing; not part of the report.
+	Result *convert.Result `json:"-"`
+	// outputs are the files this notebook writes, before the plan.
+	outputs []publish.FileChange
 }
 
 // Report is the outcome of one push.
 type Report struct {
-	Repo         string           `json:"repo"`
-	Ref          string           `json:"ref"`
+	Repo string `json:"repo"`
+	Ref  string `json:"ref"`
+	// From is the source commit whose outputs the target held before;
+	// SourceCommit the one it holds now.
+	From         string           `json:"from,omitempty"`
 	SourceCommit string           `json:"source_commit"`
 	TargetCommit string           `json:"target_commit,omitempty"`
 	Notebooks    []NotebookReport `json:"notebooks"`
 	Refused      []string         `json:"refused,omitempty"`
 	Tries        int              `json:"tries,omitempty"`
+	// UpToDate reports a request with nothing new: the target already
+	// holds the outputs of SourceCommit.
+	UpToDate bool `json:"up_to_date,omitempty"`
 	// Durations of the two halves, for metrics.
 	ConvertSeconds float64 `json:"convert_seconds"`
 	PublishSeconds float64 `json:"publish_seconds"`
@@ -83,6 +111,9 @@ func (r *Report) Failed() int {
 
 // Summary is the one line a commit status carries.
 func (r *Report) Summary() string {
+	if r.UpToDate {
+		return "up to date: the target already holds the outputs of " + short(r.SourceCommit)
+	}
 	s := fmt.Sprintf("%d notebook(s) converted, %d failed", len(r.Notebooks)-r.Failed(), r.Failed())
 	if len(r.Refused) > 0 {
 		s += fmt.Sprintf(", %d file(s) not owned by nbpipe left alone", len(r.Refused))
@@ -102,11 +133,14 @@ func short(sha string) string {
 	return sha
 }
 
-// Processor runs pushes. It keeps one cached clone per repository.
+// Processor runs pushes. It keeps one cached clone per repository; pushes of
+// different sources may run at once, each source's clone used by one run at
+// a time.
 type Processor struct {
 	cfg   Config
 	mu    sync.Mutex
 	repos map[string]*publish.Repo
+	locks map[string]*sync.Mutex
 }
 
 // New returns a processor.
@@ -114,27 +148,44 @@ func New(cfg Config) *Processor {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Processor{cfg: cfg, repos: map[string]*publish.Repo{}}
+	if cfg.MaxNotebookBytes <= 0 {
+		cfg.MaxNotebookBytes = DefaultMaxNotebookBytes
+	}
+	return &Processor{cfg: cfg, repos: map[string]*publish.Repo{}, locks: map[string]*sync.Mutex{}}
 }
 
 // ErrNotAllowed reports a push from a repository that is not allow-listed.
 var ErrNotAllowed = errors.New("repository not allow-listed")
 
 // Permanent reports errors that retrying cannot fix: the push is reported
-// and retired instead of blocking the queue.
+// and retired instead of blocking the queue. A source repository that is
+// gone or refuses nbpipe's credentials is permanent.
 func Permanent(err error) bool {
-	return errors.Is(err, ErrNotAllowed) || errors.Is(err, publish.ErrNoCommit)
+	return errors.Is(err, ErrNotAllowed) || publish.Permanent(err)
+}
+
+// lock serialises the runs that use one cached clone.
+func (p *Processor) lock(name string) func() {
+	p.mu.Lock()
+	l, ok := p.locks[name]
+	if !ok {
+		l = &sync.Mutex{}
+		p.locks[name] = l
+	}
+	p.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish.Repo, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r, ok := p.repos[url]; ok {
+	if r, ok := p.repos[name]; ok && r.URL() == url {
 		return r, nil
 	}
 	dir := path.Join(p.cfg.CacheDir, name)
 	r, err := publish.Open(ctx, url, publish.TokenAuth("", token), dir)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && !publish.Permanent(err) {
 		// An unreadable cache (a crash mid-write) is cloned again.
 		_ = os.RemoveAll(dir)
 		r, err = publish.Open(ctx, url, publish.TokenAuth("", token), dir)
@@ -142,186 +193,190 @@ func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish
 	if err != nil {
 		return nil, err
 	}
-	p.repos[url] = r
+	p.repos[name] = r
 	return r, nil
+}
+
+// dropCache forgets a cached clone: a process killed mid-fetch can leave one
+// unreadable, so the next try starts from a fresh clone.
+func (p *Processor) dropCache(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.repos, name)
+	_ = os.RemoveAll(path.Join(p.cfg.CacheDir, name))
+}
+
+// Request is one run of the pipeline for a branch.
+type Request struct {
+	Event webhook.PushEvent
+	// Since is the source commit whose outputs the target already holds
+	// for this branch; "" means the event's own before.
+	Since string
+	// Latest publishes the branch head as fetched instead of the event's
+	// after: level-triggered, so a late or reordered delivery never rolls
+	// outputs back, and queued pushes of a branch become one commit.
+	Latest bool
 }
 
 // Process converts the notebooks a push changed and publishes them as one
 // commit. One bad notebook never blocks the others: its error is in the
 // report and its previous outputs stay as they were.
 func (p *Processor) Process(ctx context.Context, ev webhook.PushEvent) (*Report, error) {
-	rep, err := p.process(ctx, ev)
-	if err != nil && ctx.Err() == nil && !Permanent(err) {
-		// The clones are only caches: a process killed mid-fetch can leave
-		// one unreadable, so the next try starts from fresh clones.
-		p.dropCaches()
-	}
-	return rep, err
+	return p.Run(ctx, Request{Event: ev})
 }
 
-func (p *Processor) dropCaches() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.repos = map[string]*publish.Repo{}
-	_ = os.RemoveAll(p.cfg.CacheDir)
-}
+const targetCache = "target"
 
-func (p *Processor) process(ctx context.Context, ev webhook.PushEvent) (*Report, error) {
+// Run is Process for a request.
+func (p *Processor) Run(ctx context.Context, req Request) (*Report, error) {
+	ev := req.Event
 	src, ok := p.cfg.Lookup(ev.Repo)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", ev.Repo, ErrNotAllowed)
 	}
-	log := p.cfg.Log.With("delivery", ev.DeliveryID, "repo", ev.Repo, "after", ev.After)
 	if src.CloneURL == "" { // the embedded default trusts the signed payload's URL
 		src.CloneURL = ev.CloneURL
 	}
-	source, err := p.repo(ctx, src.CloneURL, src.Token, "source/"+cacheName(ev.Repo))
-	if err != nil {
-		return nil, err
+	if !sameHost(src.CloneURL, src.TokenHost) {
+		src.Token = ""
 	}
-	if err := source.Fetch(ctx); err != nil {
-		return nil, err
-	}
-	changes, err := source.Changes(ctx, ev.Before, ev.After, isNotebook)
-	if err != nil {
-		return nil, err
-	}
-	if !ev.Created() {
-		if changes, err = p.withConfigChange(ctx, source, ev, changes); err != nil {
-			return nil, err
+	cache := "source/" + cacheName(ev.Repo)
+	defer p.lock(cache)()
+	rep, stage, err := p.run(ctx, req, src, cache)
+	if err != nil && ctx.Err() == nil && !Permanent(err) {
+		switch stage {
+		case stageSource:
+			p.dropCache(cache)
+		case stagePublish:
+			p.dropCache(targetCache)
 		}
 	}
-	rep := &Report{Repo: ev.Repo, Ref: ev.Ref, SourceCommit: ev.After}
+	return rep, err
+}
+
+type stage int
+
+const (
+	stageSource stage = iota
+	stagePublish
+)
+
+func (p *Processor) run(ctx context.Context, req Request, src Source, cache string) (*Report, stage, error) {
+	ev := req.Event
+	log := p.cfg.Log.With("delivery", ev.DeliveryID, "repo", ev.Repo)
+	source, err := p.repo(ctx, src.CloneURL, src.Token, cache)
+	if err != nil {
+		return nil, stageSource, err
+	}
+	if err := source.Fetch(ctx); err != nil {
+		return nil, stageSource, err
+	}
+	from, to, err := p.span(source, req)
+	if err != nil {
+		return nil, stageSource, err
+	}
+	rep := &Report{Repo: ev.Repo, Ref: ev.Ref, From: from, SourceCommit: to}
+	if from == to {
+		rep.UpToDate = true
+		return rep, stageSource, nil
+	}
 	convertStart := time.Now()
-	repoCfg, err := p.repoConfig(source, ev.After)
+	changes, err := p.changed(ctx, source, from, to)
+	if err != nil {
+		return nil, stageSource, err
+	}
+	repoCfg, err := p.repoConfig(source, to)
 	if err != nil {
 		// A broken .nbpipe.yaml fails every notebook, with its error.
 		for _, c := range changes {
 			rep.Notebooks = append(rep.Notebooks, NotebookReport{Path: c.Path, Change: c.Kind, Error: err.Error()})
 		}
-		return rep, nil
+		return rep, stageSource, nil
 	}
-	var writes []publish.FileChange
-	deletes := map[string]bool{}
-	owner := map[string]int{} // target path -> index of the notebook writing it
 	for _, c := range changes {
-		nr := NotebookReport{Path: c.Path, Change: c.Kind}
-		var old []string
-		if c.Kind != publish.Added && !ev.Created() {
-			old, err = p.outputs(ctx, source, ev.Before, c.Path, ev.Repo, src.TargetDir)
-			if err != nil {
-				return nil, err
-			}
-		}
-		produced := map[string]bool{}
-		if c.Kind != publish.Removed && repoCfg.Selected(c.Path) {
-			data, _, err := source.ReadFile(ev.After, c.Path)
-			if err != nil {
-				return nil, err
-			}
-			res := convert.Convert(c.Path, data, convert.Options{
-				Source: convert.Source{Repo: ev.Repo, Commit: ev.After},
-				Layers: append(append([]convert.Layer{}, p.cfg.Layers...), repoCfg.Layers(c.Path)...),
-				Locked: p.cfg.Locked,
-			})
-			nr.DagID, nr.Findings = res.DagID, res.Findings
-			if err := res.Err(); err != nil {
-				// Keep what was there: a broken push must not take a
-				// working DAG away.
-				nr.Error = err.Error()
-				rep.Notebooks = append(rep.Notebooks, nr)
-				continue
-			}
-			for _, f := range res.Files {
-				target := path.Join(targetDir(src.TargetDir), f.Path)
-				if prev, dup := owner[target]; dup {
-					nr.Error = fmt.Sprintf("%s is also produced by %s (dag_id %q is taken)", target, rep.Notebooks[prev].Path, res.DagID)
-					break
-				}
-				produced[target] = true
-				nr.Files = append(nr.Files, target)
-				writes = append(writes, publish.FileChange{Path: target, Content: f.Content})
-			}
-			if nr.Error != "" {
-				writes = writes[:len(writes)-len(nr.Files)]
-				nr.Files = nil
-				rep.Notebooks = append(rep.Notebooks, nr)
-				continue
-			}
-			for f := range produced {
-				owner[f] = len(rep.Notebooks)
-			}
-		}
-		for _, f := range old {
-			if !produced[f] {
-				nr.Removed = append(nr.Removed, f)
-				deletes[f] = true
-			}
+		nr, err := p.convertOne(ctx, source, ev.Repo, src.TargetDir, from, to, c, repoCfg)
+		if err != nil {
+			return nil, stageSource, err
 		}
 		rep.Notebooks = append(rep.Notebooks, nr)
 	}
-	for f := range deletes {
-		if _, written := owner[f]; !written {
-			writes = append(writes, publish.FileChange{Path: f})
-		}
-	}
-	sort.Slice(writes, func(i, j int) bool { return writes[i].Path < writes[j].Path })
-	// The plan runs against the target branch as it is at each try: a file
-	// another notebook generated is that notebook's, never overwritten.
-	plan := func(read func(string) ([]byte, bool, error)) ([]publish.FileChange, error) {
-		failed := map[string]bool{}
-		for _, w := range writes {
-			if w.Content == nil {
-				continue
-			}
-			old, ok, err := read(w.Path)
-			if err != nil {
-				return nil, err
-			}
-			if !ok || !convert.IsOwned(old) {
-				continue // new, or refused by Publish as not ours
-			}
-			mine := notebookOf(rep, w.Path)
-			if r, nb := convert.Owner(old); nb != convert.HeaderValue(mine) && !(r == convert.HeaderValue(ev.Repo) && leftInPush(rep, nb)) {
-				markCollision(rep, w.Path, r, nb)
-				failed[mine] = true
-			}
-		}
-		var out []publish.FileChange
-		for _, w := range writes {
-			if w.Content == nil || !failed[notebookOf(rep, w.Path)] {
-				out = append(out, w)
-			}
-		}
-		return out, nil
-	}
+	writes := resolveOutputs(rep)
 	rep.ConvertSeconds = time.Since(convertStart).Seconds()
+
 	publishStart := time.Now()
-	target, err := p.repo(ctx, p.cfg.TargetURL, p.cfg.TargetToken, "target")
+	defer p.lock(targetCache)()
+	target, err := p.repo(ctx, p.cfg.TargetURL, p.cfg.TargetToken, targetCache)
 	if err != nil {
-		return nil, err
+		return nil, stagePublish, err
+	}
+	// The plan runs against the target branch as it is at each try; only
+	// the collisions of the try that was pushed reach the report.
+	var collisions map[string]string
+	plan := func(t *publish.Tree) ([]publish.FileChange, error) {
+		out, coll, err := planWrites(t, writes, rep, ev.Repo)
+		collisions = coll
+		return out, err
 	}
 	msg := publish.CommitMessage(
-		fmt.Sprintf("nbpipe: %s@%s", ev.Repo, short(ev.After)),
-		p.messageBody(rep), ev.Repo, ev.After)
+		fmt.Sprintf("nbpipe: %s@%s", ev.Repo, short(to)),
+		messageBody(rep), ev.Repo, to)
 	res, err := target.Publish(ctx, p.cfg.TargetBranch, plan, msg, p.cfg.Author)
 	if err != nil {
-		return nil, err
+		return nil, stagePublish, err
+	}
+	for i := range rep.Notebooks {
+		nb := &rep.Notebooks[i]
+		if why, ok := collisions[nb.Path]; ok && nb.Error == "" {
+			nb.Error, nb.Files = why, nil
+		}
 	}
 	rep.TargetCommit, rep.Refused, rep.Tries = res.Commit, res.Refused, res.Tries
 	rep.PublishSeconds = time.Since(publishStart).Seconds()
-	log.Info("push processed", "summary", rep.Summary())
-	return rep, nil
+	log.Info("push processed", "from", short(from), "to", short(to), "summary", rep.Summary())
+	return rep, stagePublish, nil
 }
 
-// withConfigChange adds every notebook as modified when .nbpipe.yaml changed:
-// its settings may change every DAG.
-func (p *Processor) withConfigChange(ctx context.Context, source *publish.Repo, ev webhook.PushEvent, changes []publish.Change) ([]publish.Change, error) {
-	cfgChanged, err := source.Changes(ctx, ev.Before, ev.After, func(p string) bool { return p == ".nbpipe.yaml" })
+// span picks the commits to diff. The target holds the outputs of from
+// (the last published commit, or the push's before); to is what it should
+// hold: the push's after, or the branch head for a level-triggered run.
+// A from the repository no longer has (history rewritten since) falls back
+// to the push's before, then to nothing: every notebook is converted again.
+func (p *Processor) span(source *publish.Repo, req Request) (from, to string, err error) {
+	ev := req.Event
+	to = ev.After
+	if req.Latest {
+		head, err := source.Head(ev.Branch())
+		if err != nil {
+			return "", "", err
+		}
+		if head != "" {
+			to = head
+		}
+	}
+	if !source.Has(to) {
+		return "", "", fmt.Errorf("%s@%s: %w", ev.Repo, short(to), publish.ErrNoCommit)
+	}
+	for _, c := range []string{req.Since, ev.Before} {
+		if c != "" && c != webhook.ZeroSHA && source.Has(c) {
+			return c, to, nil
+		}
+	}
+	return "", to, nil
+}
+
+// changed lists the notebooks that differ between from and to. When
+// .nbpipe.yaml changed, every notebook counts as modified: its settings may
+// change every DAG.
+func (p *Processor) changed(ctx context.Context, source *publish.Repo, from, to string) ([]publish.Change, error) {
+	changes, err := source.Changes(ctx, from, to, convert.IsNotebookPath)
+	if err != nil || from == "" {
+		return changes, err
+	}
+	cfgChanged, err := source.Changes(ctx, from, to, func(p string) bool { return p == ".nbpipe.yaml" })
 	if err != nil || len(cfgChanged) == 0 {
 		return changes, err
 	}
-	all, err := source.Changes(ctx, webhook.ZeroSHA, ev.After, isNotebook)
+	all, err := source.Changes(ctx, "", to, convert.IsNotebookPath)
 	if err != nil {
 		return nil, err
 	}
@@ -338,6 +393,187 @@ func (p *Processor) withConfigChange(ctx context.Context, source *publish.Repo, 
 	return changes, nil
 }
 
+// convertOne converts one changed notebook at to and lists the outputs its
+// version at from had, so those that are no longer produced are removed.
+func (p *Processor) convertOne(ctx context.Context, source *publish.Repo, repo, dir, from, to string, c publish.Change, repoCfg *convert.RepoConfig) (NotebookReport, error) {
+	nr := NotebookReport{Path: c.Path, Change: c.Kind}
+	var old []string
+	if c.Kind != publish.Added && from != "" {
+		var err error
+		if old, err = p.outputs(ctx, source, from, c.Path, repo, dir); err != nil {
+			return nr, err
+		}
+	}
+	produced := map[string]bool{}
+	if c.Kind != publish.Removed && repoCfg.Selected(c.Path) {
+		if why := badPath(c.Path); why != "" {
+			// Keep what was there: a broken push must not take a working
+			// DAG away.
+			nr.Error = why
+			return nr, nil
+		}
+		size, _, err := source.FileSize(to, c.Path)
+		if err != nil {
+			return nr, err
+		}
+		if size > p.cfg.MaxNotebookBytes {
+			nr.Error = fmt.Sprintf("%s: the notebook is %s, over the %s limit (max_notebook_size); clear its outputs or raise the limit",
+				c.Path, mib(size), mib(p.cfg.MaxNotebookBytes))
+			return nr, nil
+		}
+		data, _, err := source.ReadFile(to, c.Path)
+		if err != nil {
+			return nr, err
+		}
+		res := convert.Convert(c.Path, data, convert.Options{
+			Source: convert.Source{Repo: repo, Commit: to},
+			Layers: p.layers(repoCfg, c.Path),
+			Locked: p.cfg.Locked,
+		})
+		nr.DagID, nr.Findings, nr.Result = res.DagID, res.Findings, res
+		if err := res.Err(); err != nil {
+			nr.Error = err.Error()
+			return nr, nil
+		}
+		for _, f := range res.Files {
+			target := path.Join(targetDir(dir), f.Path)
+			if why := badOutputPath(target); why != "" {
+				nr.Error, nr.outputs = why, nil
+				return nr, nil
+			}
+			produced[target] = true
+			nr.outputs = append(nr.outputs, publish.FileChange{Path: target, Content: f.Content})
+		}
+	}
+	for _, f := range old {
+		if !produced[f] {
+			nr.Removed = append(nr.Removed, f)
+		}
+	}
+	return nr, nil
+}
+
+func (p *Processor) layers(rc *convert.RepoConfig, nbPath string) []convert.Layer {
+	return append(append([]convert.Layer{}, p.cfg.Layers...), rc.Layers(nbPath)...)
+}
+
+// resolveOutputs settings which notebook writes which file: the first one
+// to produce a path keeps it, a later one fails (its dag_id is taken in this
+// push). Files a notebook no longer produces are deleted unless another
+// notebook now writes them.
+func resolveOutputs(rep *Report) []publish.FileChange {
+	var writes []publish.FileChange
+	owner := map[string]string{}
+	for i := range rep.Notebooks {
+		nb := &rep.Notebooks[i]
+		for _, w := range nb.outputs {
+			if prev, dup := owner[w.Path]; dup {
+				nb.Error = fmt.Sprintf("%s is also produced by %s (dag_id %q is taken)", w.Path, prev, nb.DagID)
+				break
+			}
+		}
+		if nb.Error != "" {
+			nb.outputs = nil
+			continue
+		}
+		for _, w := range nb.outputs {
+			owner[w.Path] = nb.Path
+			nb.Files = append(nb.Files, w.Path)
+			writes = append(writes, w)
+		}
+	}
+	deletes := map[string]bool{}
+	for _, nb := range rep.Notebooks {
+		for _, f := range nb.Removed {
+			if _, written := owner[f]; !written && !deletes[f] {
+				deletes[f] = true
+				writes = append(writes, publish.FileChange{Path: f})
+			}
+		}
+	}
+	sort.Slice(writes, func(i, j int) bool { return writes[i].Path < writes[j].Path })
+	return writes
+}
+
+// planWrites is the publish plan, a pure function of the target tree: the
+// writes minus those of notebooks whose outputs belong to another notebook,
+// either at the same path or, for a new DAG file, as the same dag_id in
+// another directory (Airflow's dag_ids are global). It returns why each
+// such notebook was refused.
+func planWrites(t *publish.Tree, writes []publish.FileChange, rep *Report, repo string) ([]publish.FileChange, map[string]string, error) {
+	refused := map[string]string{}
+	for _, w := range writes {
+		if w.Content == nil {
+			continue
+		}
+		mine := notebookOf(rep, w.Path)
+		if _, done := refused[mine]; done {
+			continue
+		}
+		old, ok, err := t.Read(w.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			if !convert.IsOwned(old) {
+				continue // refused by Publish as not ours
+			}
+			if r, nb := convert.Owner(old); !mayTake(rep, repo, mine, r, nb) {
+				refused[mine] = fmt.Sprintf("%s already belongs to notebook %s of %s; dag_id %q is taken", w.Path, nb, r, dagIDOf(rep, mine))
+			}
+			continue
+		}
+		if path.Base(path.Dir(w.Path)) != "dags" {
+			continue
+		}
+		others, err := t.FilesNamed(path.Base(w.Path))
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, o := range others {
+			if o == w.Path || path.Base(path.Dir(o)) != "dags" {
+				continue
+			}
+			content, ok, err := t.Read(o)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !ok || !convert.IsOwned(content) {
+				continue
+			}
+			if r, nb := convert.Owner(content); !mayTake(rep, repo, mine, r, nb) {
+				refused[mine] = fmt.Sprintf("dag_id %q is already published as %s by notebook %s of %s; Airflow DAG ids are global, pick another dag_id", dagIDOf(rep, mine), o, nb, r)
+				break
+			}
+		}
+	}
+	var out []publish.FileChange
+	for _, w := range writes {
+		if _, bad := refused[notebookOf(rep, w.Path)]; w.Content == nil || !bad {
+			out = append(out, w)
+		}
+	}
+	return out, refused, nil
+}
+
+// mayTake reports whether notebook mine of repo may write over a file whose
+// header names (headerRepo, headerNotebook): it is its own, or that notebook
+// was removed or renamed away in the same push.
+func mayTake(rep *Report, repo, mine, headerRepo, headerNotebook string) bool {
+	if headerNotebook == convert.HeaderValue(mine) && headerRepo == convert.HeaderValue(repo) {
+		return true
+	}
+	if headerRepo != convert.HeaderValue(repo) {
+		return false
+	}
+	for _, nb := range rep.Notebooks {
+		if nb.Change == publish.Removed && convert.HeaderValue(nb.Path) == headerNotebook {
+			return true
+		}
+	}
+	return false
+}
+
 // notebookOf names the notebook whose outputs include target.
 func notebookOf(rep *Report, target string) string {
 	for _, nb := range rep.Notebooks {
@@ -350,39 +586,55 @@ func notebookOf(rep *Report, target string) string {
 	return ""
 }
 
-// leftInPush reports whether the notebook (as written in a header) was
-// removed or renamed away by this push, so its outputs may be taken over.
-func leftInPush(rep *Report, headerNotebook string) bool {
+func dagIDOf(rep *Report, notebook string) string {
 	for _, nb := range rep.Notebooks {
-		if nb.Change == publish.Removed && convert.HeaderValue(nb.Path) == headerNotebook {
-			return true
+		if nb.Path == notebook {
+			return nb.DagID
 		}
 	}
-	return false
-}
-
-// markCollision fails the notebook whose output belongs to another notebook.
-func markCollision(rep *Report, target, repo, notebook string) {
-	for i := range rep.Notebooks {
-		nb := &rep.Notebooks[i]
-		for _, f := range nb.Files {
-			if f == target && nb.Error == "" {
-				nb.Error = fmt.Sprintf("%s already belongs to notebook %s of %s; dag_id %q is taken", target, notebook, repo, nb.DagID)
-			}
-		}
-	}
+	return ""
 }
 
 func targetDir(dir string) string { return strings.Trim(path.Clean("/"+dir), "/") }
 
-func (p *Processor) messageBody(rep *Report) string {
+// badPath explains why a notebook path is refused: control characters
+// (a newline could forge lines in reports and commit messages).
+func badPath(p string) string {
+	for _, r := range p {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("notebook path %s contains control characters; rename the file", strconv.Quote(p))
+		}
+	}
+	return ""
+}
+
+// badOutputPath explains why an output path cannot be written: a name
+// longer than file systems allow breaks every checkout of the target.
+func badOutputPath(p string) string {
+	for _, part := range strings.Split(p, "/") {
+		if len(part) > maxNameBytes {
+			return fmt.Sprintf("output path component %.40q... is %d bytes, over the %d-byte file name limit; shorten the dag_id or target directory", part, len(part), maxNameBytes)
+		}
+	}
+	return ""
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// messageBody lists the notebooks in the commit message. Paths are quoted
+// when they hold anything but printable characters.
+func messageBody(rep *Report) string {
 	var b strings.Builder
 	for _, nb := range rep.Notebooks {
 		status := "converted"
 		if nb.Error != "" {
 			status = "FAILED"
 		}
-		fmt.Fprintf(&b, "- %s (%s): %s\n", nb.Path, nb.Change, status)
+		name := nb.Path
+		if badPath(name) != "" {
+			name = strconv.QuoteToASCII(name)
+		}
+		fmt.Fprintf(&b, "- %s (%s): %s\n", name, nb.Change, status)
 	}
 	return b.String()
 }
@@ -397,7 +649,7 @@ func (p *Processor) outputs(ctx context.Context, source *publish.Repo, rev, nbPa
 		return nil, err
 	}
 	if rc, err := p.repoConfig(source, rev); err == nil {
-		res := convert.Convert(nbPath, data, convert.Options{Layers: append(append([]convert.Layer{}, p.cfg.Layers...), rc.Layers(nbPath)...), Locked: p.cfg.Locked})
+		res := convert.Convert(nbPath, data, convert.Options{Layers: p.layers(rc, nbPath), Locked: p.cfg.Locked})
 		if res.Err() == nil {
 			var out []string
 			for _, f := range res.Files {
@@ -406,7 +658,8 @@ func (p *Processor) outputs(ctx context.Context, source *publish.Repo, rev, nbPa
 			return out, nil
 		}
 	}
-	target, err := p.repo(ctx, p.cfg.TargetURL, p.cfg.TargetToken, "target")
+	defer p.lock(targetCache)()
+	target, err := p.repo(ctx, p.cfg.TargetURL, p.cfg.TargetToken, targetCache)
 	if err != nil {
 		return nil, err
 	}
@@ -432,8 +685,26 @@ func (p *Processor) repoConfig(source *publish.Repo, rev string) (*convert.RepoC
 	return convert.ParseRepoConfig(".nbpipe.yaml", data)
 }
 
-func isNotebook(p string) bool {
-	return strings.HasSuffix(strings.ToLower(p), ".ipynb") && !strings.Contains(p, ".ipynb_checkpoints/")
+// sameHost reports whether a URL is on host (host[:port]); an empty host
+// matches nothing, so a token without a known host is never sent.
+func sameHost(rawURL, host string) bool {
+	if host == "" {
+		return false
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, host) || strings.EqualFold(u.Hostname(), host)
+}
+
+// HostOf returns the host[:port] of a URL, "" when it has none.
+func HostOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // cacheName turns owner/name into one safe directory name.

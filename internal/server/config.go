@@ -5,25 +5,42 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
+	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/nbpipe/nbpipe/internal/pipeline"
+	"github.com/nbpipe/nbpipe/webhook"
 )
 
 // Config is everything `nbpipe serve` needs. Each field can come from a flag,
 // an environment variable or the config file; flags win over the environment,
 // which wins over the file.
 type Config struct {
-	Listen       string   `yaml:"listen"`
-	GitHubSecret string   `yaml:"github_secret"`
-	GiteaSecret  string   `yaml:"gitea_secret"`
-	Insecure     bool     `yaml:"insecure"`
-	StateDir     string   `yaml:"state_dir"` // spool, caches, audit log
-	MaxBody      int64    `yaml:"max_body"`
-	Branches     []string `yaml:"branches"` // globs of source branches that publish
+	Listen       string `yaml:"listen"`
+	GitHubSecret string `yaml:"github_secret"`
+	GiteaSecret  string `yaml:"gitea_secret"`
+	Insecure     bool   `yaml:"insecure"`
+	StateDir     string `yaml:"state_dir"` // spool, caches, audit log
+	MaxBody      Size   `yaml:"max_body"`
+	// MaxNotebookSize refuses larger notebooks with a clear error.
+	MaxNotebookSize Size `yaml:"max_notebook_size"`
+	// Workers bounds how many source branches are processed at once.
+	Workers int `yaml:"workers"`
+	// MaxAttempts bounds the tries of a push that fails for a transient
+	// reason before it becomes a dead letter.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryBase and RetryMax shape the backoff between attempts.
+	RetryBase time.Duration `yaml:"-"`
+	RetryMax  time.Duration `yaml:"-"`
+	Branches  []string      `yaml:"branches"` // globs of source branches that publish
 	// Sources allow-lists source repositories (exact names or globs).
 	Sources      []SourceRule `yaml:"sources"`
 	TargetURL    string       `yaml:"target_url"`
@@ -60,7 +77,7 @@ type setting struct {
 	str   *string
 	strs  *[]string
 	num   *int
-	num64 *int64
+	size  *Size
 	flag  *bool
 	file  bool // a `--name-file` flag/env reads the value from a file
 }
@@ -72,7 +89,10 @@ func (c *Config) settings() []setting {
 		{name: "gitea-secret", env: []string{"NBPIPE_GITEA_SECRET", "GITEA_WEBHOOK_SECRET"}, usage: "Gitea webhook secret", str: &c.GiteaSecret, file: true},
 		{name: "insecure", env: []string{"NBPIPE_INSECURE"}, usage: "accept unsigned deliveries (never in production)", flag: &c.Insecure},
 		{name: "state-dir", env: []string{"NBPIPE_STATE_DIR"}, usage: "spool, caches and audit log", str: &c.StateDir},
-		{name: "max-body", env: []string{"NBPIPE_MAX_BODY"}, usage: "largest delivery body in bytes", num64: &c.MaxBody},
+		{name: "max-body", env: []string{"NBPIPE_MAX_BODY"}, usage: "largest delivery body (e.g. 25MB, 10MiB, 500k)", size: &c.MaxBody},
+		{name: "max-notebook-size", env: []string{"NBPIPE_MAX_NOTEBOOK_SIZE"}, usage: "largest notebook converted (e.g. 100MB)", size: &c.MaxNotebookSize},
+		{name: "workers", env: []string{"NBPIPE_WORKERS"}, usage: "source branches processed at once", num: &c.Workers},
+		{name: "max-attempts", env: []string{"NBPIPE_MAX_ATTEMPTS"}, usage: "tries of a failing push before it becomes a dead letter", num: &c.MaxAttempts},
 		{name: "branches", env: []string{"NBPIPE_BRANCHES"}, usage: "comma-separated globs of source branches that publish", strs: &c.Branches},
 		{name: "target-url", env: []string{"NBPIPE_TARGET_URL"}, usage: "clone URL of the Airflow dags repository", str: &c.TargetURL},
 		{name: "target-token", env: []string{"NBPIPE_TARGET_TOKEN", "GITEA_TOKEN"}, usage: "token for pushing to the target", str: &c.TargetToken, file: true},
@@ -90,13 +110,18 @@ func (c *Config) settings() []setting {
 
 func defaults() Config {
 	return Config{
-		Listen:       "127.0.0.1:8080",
-		MaxBody:      25 << 20,
-		Branches:     []string{"main", "master"},
-		TargetBranch: "main",
-		RatePerMin:   10,
-		RatePerHour:  60,
-		LogFormat:    "text",
+		Listen:          "127.0.0.1:8080",
+		MaxBody:         webhook.DefaultMaxBody,
+		MaxNotebookSize: pipeline.DefaultMaxNotebookBytes,
+		Workers:         4,
+		MaxAttempts:     8,
+		RetryBase:       2 * time.Second,
+		RetryMax:        5 * time.Minute,
+		Branches:        []string{"main", "master"},
+		TargetBranch:    "main",
+		RatePerMin:      10,
+		RatePerHour:     60,
+		LogFormat:       "text",
 	}
 }
 
@@ -212,16 +237,38 @@ func (s setting) assign(v string) error {
 		default:
 			return fmt.Errorf("%q is not true or false", v)
 		}
-	case s.num != nil, s.num64 != nil:
-		var n int64
-		if _, err := fmt.Sscan(v, &n); err != nil || n < 0 {
-			return fmt.Errorf("%q is not a non-negative number", v)
+	case s.num != nil:
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a non-negative whole number", v)
 		}
-		if s.num != nil {
-			*s.num = int(n)
-		} else {
-			*s.num64 = n
-		}
+		*s.num = n
+	case s.size != nil:
+		return s.size.parse(v)
+	}
+	return nil
+}
+
+// Size is a byte count written with or without a unit: 26214400, 25MB,
+// 25MiB, 500k (go-humanize's rules: MB is 10^6, MiB is 2^20).
+type Size int64
+
+func (z *Size) parse(v string) error {
+	n, err := humanize.ParseBytes(strings.TrimSpace(v))
+	if err != nil || n > math.MaxInt64 || n == 0 {
+		return fmt.Errorf("%q is not a size (use a number of bytes or a unit: 25MB, 10MiB, 500k)", v)
+	}
+	*z = Size(n)
+	return nil
+}
+
+// UnmarshalYAML reads a size as a number or a string with a unit.
+func (z *Size) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a size", n.Line)
+	}
+	if err := z.parse(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
 	return nil
 }
@@ -246,11 +293,48 @@ func (c *Config) validate() error {
 			return fmt.Errorf("sources[%d]: needs repo (a name or glob)", i)
 		}
 	}
+	if c.Workers < 1 || c.MaxAttempts < 1 {
+		return errors.New("workers and max-attempts must be at least 1")
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
 	}
 	c.StateDir = filepath.Clean(c.StateDir)
 	return nil
+}
+
+// sourceToken picks the token for a source rule and the one host it may be
+// sent to: the rule's own token goes to its clone URL's host (or, for a rule
+// that trusts the payload's URL, the forge's host); the Gitea token only to
+// gitea_url's host; the GitHub token only to GitHub (or the Enterprise host
+// of github_api). Anything else is fetched anonymously.
+func (c *Config) sourceToken(r SourceRule) (token, host string) {
+	if r.Token != "" {
+		if r.CloneURL != "" {
+			return r.Token, pipeline.HostOf(r.CloneURL)
+		}
+		if c.GiteaURL != "" {
+			return r.Token, pipeline.HostOf(c.GiteaURL)
+		}
+		return r.Token, c.githubHost()
+	}
+	if c.GiteaToken != "" && c.GiteaURL != "" {
+		return c.GiteaToken, pipeline.HostOf(c.GiteaURL)
+	}
+	if c.GitHubToken != "" {
+		return c.GitHubToken, c.githubHost()
+	}
+	return "", ""
+}
+
+// githubHost is where GitHub's git lives: github.com, or the Enterprise host
+// that serves github_api (https://ghe.example.com/api/v3).
+func (c *Config) githubHost() string {
+	if c.GitHubAPI == "" {
+		return "github.com"
+	}
+	h := pipeline.HostOf(c.GitHubAPI)
+	return strings.TrimPrefix(h, "api.")
 }
 
 // source finds the first rule allowing repo.

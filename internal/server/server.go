@@ -8,10 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
+	"github.com/nbpipe/nbpipe/internal/redact"
 	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/webhook"
 )
@@ -36,6 +40,10 @@ type Server struct {
 	status   map[webhook.Forge]publish.StatusReporter
 	wake     chan struct{}
 	draining atomic.Bool
+	// halted holds the bookkeeping error that stopped the worker.
+	halted   atomic.Pointer[error]
+	finMu    sync.Mutex
+	finished map[string]bool // processed, but the spool could not retire them
 	limits   *limiter
 	audit    *os.File
 	auditMu  sync.Mutex
@@ -53,6 +61,8 @@ type metrics struct {
 	commits    prometheus.Counter
 	retries    prometheus.Counter
 	failures   prometheus.Counter
+	dead       prometheus.Counter
+	halted     prometheus.Gauge
 }
 
 // New prepares a server: state directories, spool, pipeline, metrics.
@@ -68,7 +78,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, spool: sp, wake: make(chan struct{}, 1), audit: audit,
+	s := &Server{cfg: cfg, log: log, spool: sp, wake: make(chan struct{}, 1), audit: audit, finished: map[string]bool{},
 		limits: newLimiter(cfg.RatePerMin, cfg.RatePerHour), status: map[webhook.Forge]publish.StatusReporter{}}
 	if cfg.GiteaURL != "" && cfg.GiteaToken != "" {
 		s.status[webhook.Gitea] = publish.GiteaStatus{URL: cfg.GiteaURL, Token: cfg.GiteaToken}
@@ -91,13 +101,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			if !ok {
 				return pipeline.Source{}, false
 			}
-			tok := r.Token
-			if tok == "" {
-				tok = cfg.GiteaToken
-			}
-			return pipeline.Source{CloneURL: r.CloneURL, Token: tok, TargetDir: r.TargetDir}, true
+			tok, host := cfg.sourceToken(r)
+			return pipeline.Source{CloneURL: r.CloneURL, Token: tok, TokenHost: host, TargetDir: r.TargetDir}, true
 		},
-		TargetURL: cfg.TargetURL, TargetToken: cfg.TargetToken, TargetBranch: cfg.TargetBranch,
+		MaxNotebookBytes: int64(cfg.MaxNotebookSize),
+		TargetURL:        cfg.TargetURL, TargetToken: cfg.TargetToken, TargetBranch: cfg.TargetBranch,
 		CacheDir: filepath.Join(cfg.StateDir, "git"),
 		Author:   publish.Author{Name: "nbpipe", Email: "nbpipe@localhost"},
 		Log:      log,
@@ -107,7 +115,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	hook := &webhook.Handler{
 		Secrets:  map[webhook.Forge][]byte{},
 		Insecure: cfg.Insecure,
-		MaxBody:  cfg.MaxBody,
+		MaxBody:  int64(cfg.MaxBody),
 		Filter:   s.filter,
 		Intake:   intake{s},
 		Log:      log,
@@ -124,6 +132,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if s.draining.Load() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.halted.Load(); err != nil {
+			http.Error(w, "worker stopped: "+redact.Text((*err).Error()), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -144,8 +156,10 @@ func newMetrics(s *Server) *metrics {
 	m.publish = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "nbpipe_publish_seconds", Help: "Time to commit and push one push's outputs.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)})
 	m.commits = prometheus.NewCounter(prometheus.CounterOpts{Name: "nbpipe_commits_pushed_total", Help: "Commits pushed to the target repository."})
 	m.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "nbpipe_push_retries_total", Help: "Pushes retried after the target branch moved."})
-	m.failures = prometheus.NewCounter(prometheus.CounterOpts{Name: "nbpipe_process_failures_total", Help: "Pushes whose processing failed and will be retried."})
-	m.reg.MustRegister(m.deliveries, m.queue, m.process, m.convert, m.publish, m.commits, m.retries, m.failures)
+	m.failures = prometheus.NewCounter(prometheus.CounterOpts{Name: "nbpipe_process_failures_total", Help: "Runs whose processing failed and will be retried."})
+	m.dead = prometheus.NewCounter(prometheus.CounterOpts{Name: "nbpipe_dead_letters_total", Help: "Pushes given up after the retry budget (see nbpipe spool list)."})
+	m.halted = prometheus.NewGauge(prometheus.GaugeOpts{Name: "nbpipe_worker_halted", Help: "1 when the worker stopped because the state directory cannot record processed pushes."})
+	m.reg.MustRegister(m.deliveries, m.queue, m.process, m.convert, m.publish, m.commits, m.retries, m.failures, m.dead, m.halted)
 	return m
 }
 
@@ -191,8 +205,6 @@ func (s *Server) filter(ev webhook.PushEvent) string {
 		return "branch " + ev.Branch() + " does not publish"
 	case !s.allowed(ev.Repo):
 		return "repository " + ev.Repo + " is not allow-listed"
-	case !s.limits.allow(string(ev.Forge)+"/"+ev.Sender, time.Now()):
-		return "rate limit for sender " + ev.Sender
 	}
 	return ""
 }
@@ -202,17 +214,22 @@ func (s *Server) allowed(repo string) bool {
 	return ok
 }
 
-// intake stores a push and wakes the worker.
+// intake stores a push and wakes the worker. A sender over the rate limit
+// is not refused (the forge got a 2xx promise): the push waits until the
+// sender is within the limit again, and by then it coalesces with the
+// sender's later pushes of the branch.
 type intake struct{ s *Server }
 
 func (in intake) Accept(ctx context.Context, ev webhook.PushEvent) error {
-	if err := in.s.spool.Accept(ctx, ev); err != nil {
+	now := time.Now()
+	at := in.s.limits.allow(string(ev.Forge)+"/"+ev.Sender, now)
+	if at.After(now) {
+		in.s.log.Info("push deferred by the rate limit", "delivery", ev.DeliveryID, "sender", ev.Sender, "until", at.Format(time.RFC3339))
+	}
+	if err := in.s.spool.AcceptAt(ctx, ev, at); err != nil {
 		return err
 	}
-	select {
-	case in.s.wake <- struct{}{}:
-	default:
-	}
+	in.s.poke()
 	return nil
 }
 
@@ -220,10 +237,19 @@ func (in intake) Accept(ctx context.Context, ev webhook.PushEvent) error {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve listens on l until ctx ends, then drains: new deliveries get 503,
-// the current push finishes, pending ones stay in the spool for the next
+// the pushes in progress finish, pending ones stay in the spool for the next
 // start.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: s.mux,
+		// Slow senders must not hold connections: headers, then the whole
+		// body (25 MB at a slow 1 MB/s fits), then idle keep-alives.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 	workerDone := make(chan struct{})
 	workCtx, stopWork := context.WithCancel(context.Background())
 	go func() { defer close(workerDone); s.work(workCtx) }()
@@ -247,36 +273,69 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
-// work processes the spool: oldest push first, one at a time (one writer per
-// target branch). A push that fails for a transient reason stays pending and
-// is retried with backoff; one with a permanent error is reported and retired.
+// work runs the spool. Pushes are grouped in lanes (one source repository's
+// branch): a lane's pushes run in order and coalesce into one run at the
+// branch's newest commit; different lanes run side by side, at most
+// cfg.Workers at once, so a broken source never holds up the others.
 func (s *Server) work(ctx context.Context) {
-	backoff := time.Second
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	running := map[string]bool{}
+	var mu sync.Mutex
 	for {
-		pending, err := s.spool.Pending()
+		if s.halted.Load() != nil {
+			<-ctx.Done() // stopped loudly; never loop on a broken state dir
+			return
+		}
+		entries, err := s.spool.Entries()
+		wait := time.Hour
 		if err != nil {
 			s.log.Error("spool unreadable", "err", err)
+			wait = 5 * time.Second
 		}
-		progressed := false
-		for _, ev := range pending {
-			if ctx.Err() != nil {
-				return
+		now := time.Now()
+		lanes, order := map[string][]webhook.Entry{}, []string{}
+		for _, e := range entries {
+			if s.isFinished(e.Key) {
+				continue
 			}
-			if s.handle(ctx, ev) {
-				progressed = true
-			} else {
-				break // keep order: retry this one first
+			lane := webhook.Lane(e.Event)
+			if _, ok := lanes[lane]; !ok {
+				order = append(order, lane)
 			}
+			if e.NotBefore.After(now) {
+				wait = min(wait, e.NotBefore.Sub(now))
+				lanes[lane] = append(lanes[lane], webhook.Entry{}) // keep the lane's place
+				continue
+			}
+			lanes[lane] = append(lanes[lane], e)
 		}
-		wait := time.Hour
-		if len(pending) > 0 && !progressed {
-			wait, backoff = backoff, min(backoff*2, 5*time.Minute)
-		} else {
-			backoff = time.Second
-			if len(pending) > 0 {
-				wait = 0
+		mu.Lock()
+		for _, lane := range order {
+			var ready []webhook.Entry
+			for _, e := range lanes[lane] {
+				if e.Key != "" {
+					ready = append(ready, e)
+				}
 			}
+			if len(ready) == 0 || running[lane] {
+				continue
+			}
+			if len(running) >= s.cfg.Workers {
+				break
+			}
+			running[lane] = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.runLane(ctx, lane, ready)
+				mu.Lock()
+				delete(running, lane)
+				mu.Unlock()
+				s.poke()
+			}()
 		}
+		mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
@@ -286,31 +345,68 @@ func (s *Server) work(ctx context.Context) {
 	}
 }
 
-// handle processes one push; it reports whether the push is finished.
-func (s *Server) handle(ctx context.Context, ev webhook.PushEvent) bool {
-	log := s.log.With("delivery", ev.DeliveryID, "repo", ev.Repo, "after", ev.After)
-	s.setStatus(ctx, ev, publish.StatePending, "converting notebooks", "")
-	start := time.Now()
-	rep, err := s.proc.Process(ctx, ev)
-	s.metrics.process.Observe(time.Since(start).Seconds())
-	if pipeline.Permanent(err) {
-		log.Warn("push dropped", "err", err)
-		s.setStatus(ctx, ev, publish.StateError, "nbpipe: "+err.Error(), "")
-		s.writeAudit(ev, nil, err)
-		_ = s.spool.Done(ev)
-		return true
+func (s *Server) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
+}
+
+// runLane processes a lane's ready pushes as one run at the branch head.
+func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Entry) {
+	last := entries[len(entries)-1].Event
+	log := s.log.With("lane", lane, "pushes", len(entries), "after", last.After)
+	cur, hasCursor, err := s.spool.Cursor(lane)
 	if err != nil {
-		if ctx.Err() != nil {
-			return false
+		s.halt(fmt.Errorf("read the published cursor of %s: %w", lane, err))
+		return
+	}
+	for _, e := range entries {
+		s.setStatus(ctx, e.Event, publish.StatePending, "converting notebooks", "")
+	}
+	req := pipeline.Request{Event: last, Latest: true}
+	if hasCursor {
+		req.Since = cur.Source
+	}
+	start := time.Now()
+	rep, err := s.proc.Run(ctx, req)
+	s.metrics.process.Observe(time.Since(start).Seconds())
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return // shutting down: the pushes stay pending
+	case pipeline.Permanent(err):
+		log.Warn("push dropped", "err", err)
+		for _, e := range entries {
+			s.setStatus(ctx, e.Event, publish.StateError, "nbpipe: "+err.Error(), "")
+			s.writeAudit(e.Event, nil, err)
+			s.finish(e)
 		}
+		return
+	case err != nil:
 		s.metrics.failures.Inc()
-		log.Error("push failed; will retry", "err", err)
-		return false
+		for _, e := range entries {
+			s.retry(ctx, log, e, err)
+		}
+		return
+	}
+	if !rep.UpToDate {
+		c := webhook.Cursor{Source: rep.SourceCommit, Target: rep.TargetCommit, Time: time.Now().UTC()}
+		if c.Target == "" {
+			c.Target = cur.Target
+		}
+		// Recorded before the pushes are retired: a push that was published
+		// is never published again, whatever happens next.
+		if err := s.spool.SetCursor(lane, c); err != nil {
+			s.markFinished(entries)
+			s.halt(err)
+			return
+		}
+	} else if rep.TargetCommit == "" {
+		rep.TargetCommit = cur.Target
 	}
 	s.metrics.convert.Observe(rep.ConvertSeconds)
 	s.metrics.publish.Observe(rep.PublishSeconds)
-	if rep.TargetCommit != "" {
+	if rep.TargetCommit != "" && !rep.UpToDate {
 		s.metrics.commits.Inc()
 	}
 	if rep.Tries > 1 {
@@ -320,10 +416,78 @@ func (s *Server) handle(ctx context.Context, ev webhook.PushEvent) bool {
 	if rep.Failed() > 0 || len(rep.Refused) > 0 {
 		state = publish.StateFailure
 	}
-	s.setStatus(ctx, ev, state, rep.Summary(), s.targetLink(rep.TargetCommit))
-	s.writeAudit(ev, rep, nil)
-	// The full report in the log too: one line per notebook with its files
-	// and every finding (dropped cells and lines, warnings, errors).
+	s.logReport(log, rep)
+	for _, e := range entries {
+		desc := rep.Summary()
+		if e.Event.After != rep.SourceCommit && !rep.UpToDate {
+			desc = "with " + short(rep.SourceCommit) + ": " + desc
+		}
+		s.setStatus(ctx, e.Event, state, desc, s.targetLink(rep.TargetCommit))
+		s.writeAudit(e.Event, rep, nil)
+		s.finish(e)
+	}
+}
+
+// retry schedules another attempt with backoff, or after MaxAttempts moves
+// the push to the dead letters, where an operator can list, retry or drop it
+// (nbpipe spool).
+func (s *Server) retry(ctx context.Context, log *slog.Logger, e webhook.Entry, cause error) {
+	if e.Attempts+1 >= s.cfg.MaxAttempts {
+		log.Error("push failed; giving up", "delivery", e.Event.DeliveryID, "attempts", e.Attempts+1, "err", cause)
+		s.setStatus(ctx, e.Event, publish.StateError, fmt.Sprintf("nbpipe gave up after %d attempts: %v", e.Attempts+1, cause), "")
+		s.writeAudit(e.Event, nil, fmt.Errorf("dead letter after %d attempts: %w", e.Attempts+1, cause))
+		s.metrics.dead.Inc()
+		if err := s.spool.Bury(e, cause); err != nil {
+			s.markFinished([]webhook.Entry{e})
+			s.halt(err)
+		}
+		return
+	}
+	delay := min(s.cfg.RetryBase<<min(e.Attempts, 20), s.cfg.RetryMax)
+	delay = delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
+	log.Error("push failed; will retry", "delivery", e.Event.DeliveryID, "attempt", e.Attempts+1, "in", delay.Round(time.Millisecond), "err", cause)
+	if err := s.spool.Retry(e, cause, time.Now().Add(delay)); err != nil {
+		s.markFinished([]webhook.Entry{e})
+		s.halt(err)
+	}
+}
+
+// finish retires a processed push. If that fails the push must not run
+// again: the worker stops loudly instead of looping.
+func (s *Server) finish(e webhook.Entry) {
+	if err := s.spool.Finish(e); err != nil {
+		s.markFinished([]webhook.Entry{e})
+		s.halt(err)
+	}
+}
+
+func (s *Server) markFinished(entries []webhook.Entry) {
+	s.finMu.Lock()
+	defer s.finMu.Unlock()
+	for _, e := range entries {
+		s.finished[e.Key] = true
+	}
+}
+
+func (s *Server) isFinished(key string) bool {
+	s.finMu.Lock()
+	defer s.finMu.Unlock()
+	return s.finished[key]
+}
+
+// halt stops the worker after a bookkeeping error: readiness fails, a
+// metric and an error log say why, and nothing is processed again until an
+// operator fixes the state directory and restarts nbpipe.
+func (s *Server) halt(err error) {
+	if s.halted.CompareAndSwap(nil, &err) {
+		s.metrics.halted.Set(1)
+		s.log.Error("worker stopped: the state directory cannot record processed pushes; fix it and restart nbpipe", "err", err)
+	}
+}
+
+// logReport writes the full report to the log: one line per notebook with
+// its files and every finding (dropped cells and lines, warnings, errors).
+func (s *Server) logReport(log *slog.Logger, rep *pipeline.Report) {
 	for _, nb := range rep.Notebooks {
 		findings := make([]string, len(nb.Findings))
 		for i, f := range nb.Findings {
@@ -336,10 +500,13 @@ func (s *Server) handle(ctx context.Context, ev webhook.PushEvent) bool {
 			log.Info("notebook converted", attrs...)
 		}
 	}
-	if err := s.spool.Done(ev); err != nil {
-		log.Error("spool", "err", err)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
 	}
-	return true
+	return sha
 }
 
 func (s *Server) setStatus(ctx context.Context, ev webhook.PushEvent, st publish.State, desc, link string) {
@@ -347,7 +514,7 @@ func (s *Server) setStatus(ctx context.Context, ev webhook.PushEvent, st publish
 	if !ok {
 		return
 	}
-	if err := r.SetStatus(ctx, publish.Status{Repo: ev.Repo, Commit: ev.After, State: st, Description: desc, TargetURL: link}); err != nil {
+	if err := r.SetStatus(ctx, publish.Status{Repo: ev.Repo, Commit: ev.After, State: st, Description: redact.Text(desc), TargetURL: redact.URL(link)}); err != nil {
 		s.log.Warn("commit status not set", "delivery", ev.DeliveryID, "err", err)
 	}
 }
@@ -358,11 +525,12 @@ func (s *Server) targetLink(commit string) string {
 	if commit == "" || !strings.HasPrefix(s.cfg.TargetURL, "http") {
 		return ""
 	}
-	base := strings.TrimSuffix(s.cfg.TargetURL, ".git")
-	if i := strings.Index(base, "@"); i >= 0 && strings.Contains(base[:i], "://") {
-		base = base[:strings.Index(base, "://")+3] + base[i+1:]
+	u, err := url.Parse(strings.TrimSuffix(s.cfg.TargetURL, ".git"))
+	if err != nil {
+		return ""
 	}
-	return base + "/commit/" + commit
+	u.User = nil
+	return u.String() + "/commit/" + commit
 }
 
 // writeAudit appends one JSON line per processed push.
@@ -372,7 +540,7 @@ func (s *Server) writeAudit(ev webhook.PushEvent, rep *pipeline.Report, err erro
 		rec["report"] = rep
 	}
 	if err != nil {
-		rec["error"] = err.Error()
+		rec["error"] = redact.Text(err.Error())
 	}
 	line, _ := json.Marshal(rec)
 	s.auditMu.Lock()
@@ -392,23 +560,37 @@ func newLimiter(perMin, perHour int) *limiter {
 	return &limiter{perMin: perMin, perHour: perHour, seen: map[string][]time.Time{}}
 }
 
-func (l *limiter) allow(sender string, now time.Time) bool {
+// allow counts a push of sender at now and returns when it may run: now
+// when the sender is within both limits, else when the oldest push that
+// fills a window leaves it.
+func (l *limiter) allow(sender string, now time.Time) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var recent []time.Time
-	minute := 0
+	var recent, minute []time.Time
 	for _, t := range l.seen[sender] {
 		if now.Sub(t) < time.Hour {
 			recent = append(recent, t)
 			if now.Sub(t) < time.Minute {
-				minute++
+				minute = append(minute, t)
 			}
 		}
 	}
-	if (l.perMin > 0 && minute >= l.perMin) || (l.perHour > 0 && len(recent) >= l.perHour) {
-		l.seen[sender] = recent
-		return false
+	at := now
+	if l.perMin > 0 && len(minute) >= l.perMin {
+		at = maxTime(at, minute[len(minute)-l.perMin].Add(time.Minute))
 	}
-	l.seen[sender] = append(recent, now)
-	return true
+	if l.perHour > 0 && len(recent) >= l.perHour {
+		at = maxTime(at, recent[len(recent)-l.perHour].Add(time.Hour))
+	}
+	// A deferred push takes its slot at the time it will run.
+	l.seen[sender] = append(recent, at)
+	sort.Slice(l.seen[sender], func(i, j int) bool { return l.seen[sender][i].Before(l.seen[sender][j]) })
+	return at
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -73,23 +73,27 @@ func writeTemp(t *testing.T, content string) string {
 	return p
 }
 
+// TestRateLimiter: a push over the limit is deferred, never dropped: it
+// runs when the window that is full lets it in.
 func TestRateLimiter(t *testing.T) {
 	l := newLimiter(2, 3)
-	now := time.Unix(1_000_000, 0)
-	want := []bool{true, true, false}
-	for i, w := range want {
-		if got := l.allow("a", now.Add(time.Duration(i)*time.Second)); got != w {
-			t.Fatalf("push %d in a minute: %v, want %v", i+1, got, w)
+	t0 := time.Unix(1_000_000, 0)
+	steps := []struct {
+		sender string
+		at     time.Time
+		want   time.Time
+	}{
+		{"a", t0, t0},
+		{"a", t0.Add(time.Second), t0.Add(time.Second)},
+		{"a", t0.Add(2 * time.Second), t0.Add(time.Minute)}, // third in a minute: waits for the first to leave
+		{"b", t0, t0}, // another sender is not limited
+		{"a", t0.Add(2 * time.Minute), t0.Add(time.Hour)}, // fourth in an hour: waits for the hourly window
+		{"a", t0.Add(3 * time.Hour), t0.Add(3 * time.Hour)},
+	}
+	for i, s := range steps {
+		if got := l.allow(s.sender, s.at); !got.Equal(s.want) {
+			t.Fatalf("step %d (%s at +%v): runs at +%v, want +%v", i, s.sender, s.at.Sub(t0), got.Sub(t0), s.want.Sub(t0))
 		}
-	}
-	if !l.allow("b", now) {
-		t.Fatal("another sender is limited too")
-	}
-	if !l.allow("a", now.Add(2*time.Minute)) || l.allow("a", now.Add(3*time.Minute)) {
-		t.Fatal("the hourly limit of 3 is not applied")
-	}
-	if !l.allow("a", now.Add(2*time.Hour)) {
-		t.Fatal("the limit did not reset after an hour")
 	}
 }
 

@@ -187,7 +187,7 @@ func publishBench(files, commits, runs int) error {
 	var nb []time.Duration
 	for i := 0; i < runs; i++ {
 		content := []byte(fmt.Sprintf("# nbpipe-owned: true\n# nbpipe run %d\n", i))
-		plan := func(func(string) ([]byte, bool, error)) ([]publish.FileChange, error) {
+		plan := func(*publish.Tree) ([]publish.FileChange, error) {
 			return []publish.FileChange{{Path: "dags/d007/etl.py", Content: content}}, nil
 		}
 		t0 := time.Now()
