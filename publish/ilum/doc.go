@@ -68,8 +68,9 @@
 //     "Authorization: Bearer <Token>" only when Token is set, as the seed's
 //     optional ilumApiToken setting describes.
 //  2. The jobClass of a Python single job or schedule: this client sends the
-//     job file's module name (file name without .py) with the file uploaded
-//     as pyFiles (facts §3.2, §5 item 5).
+//     job file's module name with the file uploaded as pyFiles (facts §3.2,
+//     §5 item 5). The module name is the file name without .py, made a
+//     Python identifier (ModuleName), and the file part carries that name.
 //  3. The jobClass of a Python IlumJob in a group: this client sends
 //     "<module>.<Class>", the uploaded file's module name and the class name
 //     (facts §3.5, §5 item 5).

@@ -234,10 +234,31 @@ func args(given []string, params map[string]any) (string, error) {
 	return list("argument", append(append([]string{}, given...), pa...))
 }
 
-// ModuleName is the Python module name of a job file: its base name without
-// .py.
+// ModuleName is the Python module a job file is uploaded as: its base name
+// without .py, with every character that cannot be in a Python identifier
+// replaced by "_" (a DAG id may hold "-" and "."), and "_" in front of a
+// leading digit. The file part is named ModuleName(file)+".py".
 func ModuleName(file string) string {
-	return strings.TrimSuffix(path.Base(file), ".py")
+	base := strings.TrimSuffix(path.Base(file), ".py")
+	var b strings.Builder
+	for i, r := range base {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '_':
+		case r >= '0' && r <= '9':
+			if i == 0 {
+				b.WriteByte('_')
+			}
+		default:
+			r = '_'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// pyUpload is the pyFiles part of a job or service file.
+func pyUpload(file string, content []byte) upload {
+	return upload{"pyFiles", ModuleName(file) + ".py", content}
 }
 
 // ServiceJobClass is the jobClass nbpipe sends for a service class: class

@@ -12,7 +12,7 @@ type JobSpec struct {
 	Name    string // the job's name in Ilum
 	Cluster string // empty: "default"
 	Image   string // Spark image; empty: the cluster's default
-	File    string // the job file's name, such as daily_kpi.py
+	File    string // the job file's name, such as daily_kpi.py; uploaded as ModuleName(File)+".py"
 	Content []byte // the job file
 	// JobClass overrides the jobClass field; empty means the file's module
 	// name (UNCONFIRMED, see the package doc).
@@ -79,7 +79,7 @@ func (c *Client) submitJob(ctx context.Context, s JobSpec) (Job, error) {
 		fs.add("maxRetries", strconv.Itoa(s.MaxRetries))
 	}
 	fs.resources(s.Resources)
-	ct, body, err := multipartBody(fs, upload{"pyFiles", s.File, s.Content})
+	ct, body, err := multipartBody(fs, pyUpload(s.File, s.Content))
 	if err != nil {
 		return Job{}, err
 	}

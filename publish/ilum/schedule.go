@@ -17,7 +17,7 @@ type ScheduleSpec struct {
 	Cluster string // empty: "default"
 	Image   string // Spark image; empty: the cluster's default
 	Cron    string // passed through as it is (dialect UNCONFIRMED)
-	File    string // the job file's name
+	File    string // the job file's name; uploaded as ModuleName(File)+".py"
 	Content []byte // the job file
 	// JobClass overrides the jobClass field; empty means the file's module
 	// name (UNCONFIRMED, see the package doc).
@@ -123,7 +123,7 @@ func planSchedule(s ScheduleSpec) (schedulePlan, error) {
 	p.update.add("description", desc)
 	p.update.add("tags", tags)
 	p.update = append(p.update, set...)
-	p.file = upload{"pyFiles", s.File, s.Content}
+	p.file = pyUpload(s.File, s.Content)
 	return p, nil
 }
 

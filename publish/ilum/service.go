@@ -17,7 +17,7 @@ type ServiceSpec struct {
 	Name    string // the group's name; one group per name
 	Cluster string // empty: "default"
 	Image   string // Spark image; empty: the cluster's default
-	File    string // the service file's name, such as etl_service.py
+	File    string // the service file's name, such as etl_service.py; uploaded as ModuleName(File)+".py"
 	Content []byte // the service file
 	// Class is the IlumJob subclass (convert.ServiceClassName); see
 	// Group.Class for the jobClass it becomes.
@@ -126,7 +126,7 @@ func planService(s ServiceSpec) (servicePlan, error) {
 	p.update.add("description", desc)
 	p.update.add("tags", tags)
 	p.update = append(p.update, set...)
-	p.file = upload{"pyFiles", s.File, s.Content}
+	p.file = pyUpload(s.File, s.Content)
 	return p, nil
 }
 
