@@ -11,7 +11,7 @@ import (
 type JobSpec struct {
 	Name    string // the job's name in Ilum
 	Cluster string // empty: "default"
-	Image   string // Spark image; empty: the cluster's default
+	Image   string // Spark image (jobConfig spark.kubernetes.container.image, over Resources.Conf); empty: the cluster's default
 	File    string // the job file's name, such as daily_kpi.py; uploaded as ModuleName(File)+".py"
 	Content []byte // the job file
 	// JobClass overrides the jobClass field; empty means the file's module

@@ -15,7 +15,7 @@ import (
 type ScheduleSpec struct {
 	Name    string // the schedule's name; one schedule per name
 	Cluster string // empty: "default"
-	Image   string // Spark image; empty: the cluster's default
+	Image   string // Spark image (jobConfig spark.kubernetes.container.image, over Resources.Conf); empty: the cluster's default
 	Cron    string // passed through as it is (dialect UNCONFIRMED)
 	File    string // the job file's name; uploaded as ModuleName(File)+".py"
 	Content []byte // the job file

@@ -16,7 +16,7 @@ import (
 type ServiceSpec struct {
 	Name    string // the group's name; one group per name
 	Cluster string // empty: "default"
-	Image   string // Spark image; empty: the cluster's default
+	Image   string // Spark image (jobConfig spark.kubernetes.container.image, over Resources.Conf); empty: the cluster's default
 	File    string // the service file's name, such as etl_service.py; uploaded as ModuleName(File)+".py"
 	Content []byte // the service file
 	// Class is the IlumJob subclass (convert.ServiceClassName); see
