@@ -26,6 +26,8 @@ Usage:
   nbpipe action
       The GitHub/Gitea Actions entrypoint (see action.yml): converts and publishes the
       notebooks of the push that triggered the workflow.
+  nbpipe spool [--state-dir DIR] list|retry|drop [KEY...]
+      List, replay or drop the pushes nbpipe serve gave up on (dead letters).
   nbpipe version
 `
 
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "action":
 		return runAction(ctx, stdout, stderr)
+	case "spool":
+		return runSpool(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "nbpipe", version)
 		return 0

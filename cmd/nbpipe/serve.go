@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/lmittmann/tint"
 
+	"github.com/nbpipe/nbpipe/internal/redact"
 	"github.com/nbpipe/nbpipe/internal/server"
 )
 
@@ -40,7 +41,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("listen", "err", err)
 		return 1
 	}
-	log.Info("listening", "addr", l.Addr().String(), "webhook", "http://"+l.Addr().String()+"/webhook", "target", cfg.TargetURL)
+	log.Info("listening", "addr", l.Addr().String(), "webhook", "http://"+l.Addr().String()+"/webhook", "target", redact.URL(cfg.TargetURL))
 	if err := srv.Serve(ctx, l); err != nil {
 		log.Error("serve", "err", err)
 		return 1

@@ -553,11 +553,13 @@ type limiter struct {
 	mu      sync.Mutex
 	perMin  int
 	perHour int
-	seen    map[string][]time.Time
+	// minute and hour are the windows (shorter in tests).
+	minute, hour time.Duration
+	seen         map[string][]time.Time
 }
 
 func newLimiter(perMin, perHour int) *limiter {
-	return &limiter{perMin: perMin, perHour: perHour, seen: map[string][]time.Time{}}
+	return &limiter{perMin: perMin, perHour: perHour, minute: time.Minute, hour: time.Hour, seen: map[string][]time.Time{}}
 }
 
 // allow counts a push of sender at now and returns when it may run: now
@@ -568,19 +570,19 @@ func (l *limiter) allow(sender string, now time.Time) time.Time {
 	defer l.mu.Unlock()
 	var recent, minute []time.Time
 	for _, t := range l.seen[sender] {
-		if now.Sub(t) < time.Hour {
+		if now.Sub(t) < l.hour {
 			recent = append(recent, t)
-			if now.Sub(t) < time.Minute {
+			if now.Sub(t) < l.minute {
 				minute = append(minute, t)
 			}
 		}
 	}
 	at := now
 	if l.perMin > 0 && len(minute) >= l.perMin {
-		at = maxTime(at, minute[len(minute)-l.perMin].Add(time.Minute))
+		at = maxTime(at, minute[len(minute)-l.perMin].Add(l.minute))
 	}
 	if l.perHour > 0 && len(recent) >= l.perHour {
-		at = maxTime(at, recent[len(recent)-l.perHour].Add(time.Hour))
+		at = maxTime(at, recent[len(recent)-l.perHour].Add(l.hour))
 	}
 	// A deferred push takes its slot at the time it will run.
 	l.seen[sender] = append(recent, at)
