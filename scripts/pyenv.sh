@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (once) the cached virtualenv used by nbpipe's Python verification tier:
-# real Airflow 3 (DagBag), ruff, black, PySpark and the Ilum job API.
+# real Airflow 3 (DagBag, and the Git DAG bundle scripts/airflow.sh runs), ruff,
+# black, PySpark and the Ilum job API.
 #
 #   scripts/pyenv.sh            -> builds or reuses the venv, prints its path last
 #
@@ -68,6 +69,7 @@ import airflow
 import pyspark
 from airflow.dag_processing.dagbag import DagBag  # noqa: F401
 from airflow.providers.apache.livy.hooks.livy import LivyHook  # noqa: F401
+from airflow.providers.git.bundles.git import GitDagBundle  # noqa: F401
 from airflow.providers.standard.operators.python import PythonOperator  # noqa: F401
 from airflow.sdk import DAG, Param  # noqa: F401
 from ilum.api import IlumJob  # noqa: F401
