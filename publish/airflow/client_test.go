@@ -129,6 +129,25 @@ func TestAPIErrorsAgainstTestServer(t *testing.T) {
 	}
 }
 
+func TestLogTailDropsACutTraceback(t *testing.T) {
+	log := "a\nTraceback (most recent call last):\n  File \"x\", line 1, in f\n  File \"y\", line 2, in g\nNotFound: git_default\nb\nc\n"
+	cases := []struct {
+		n    int
+		want string
+	}{
+		{3, "NotFound: git_default\nb\nc"},
+		{4, "b\nc"},
+		{5, "b\nc"},
+		{6, "Traceback (most recent call last):\n  File \"x\", line 1, in f\n  File \"y\", line 2, in g\nNotFound: git_default\nb\nc"},
+		{20, strings.TrimSuffix(log, "\n")},
+	}
+	for _, tc := range cases {
+		if got := logTail(log, tc.n); got != tc.want {
+			t.Errorf("logTail(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
 func TestRunURL(t *testing.T) {
 	c := New("http://af:8080/", TokenAuth("t"))
 	if got := c.RunURL("my dag", "scheduled__2026-11-30T00:00:00+00:00"); got != "http://af:8080/dags/my%20dag/runs/scheduled__2026-11-30T00:00:00+00:00" {

@@ -583,7 +583,7 @@ func (c *Client) failure(ctx context.Context, res *RunResult) error {
 		res.LogTail = "(log not available: " + err.Error() + ")"
 		return nil
 	}
-	res.LogTail = lastLines(text, 20)
+	res.LogTail = logTail(text, 20)
 	return nil
 }
 
@@ -591,6 +591,26 @@ func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// logTail is the last n lines of a rendered task log, without the stump of
+// a traceback the cut leaves at the top (its "  File" lines and the
+// exception line that closes them): on Airflow 3.3.2 with a GitDagBundle and
+// no git connection, every task log carries an info-level
+// AirflowNotFoundException for git_default just before the task's own
+// output.
+func logTail(s string, n int) string {
+	lines := strings.Split(lastLines(s, n), "\n")
+	if len(lines) < len(strings.Split(strings.TrimRight(s, "\n"), "\n")) && strings.HasPrefix(lines[0], "  ") {
+		i := 0
+		for i < len(lines) && strings.HasPrefix(lines[i], "  ") {
+			i++
+		}
+		if i+1 < len(lines) {
+			lines = lines[i+1:]
+		}
 	}
 	return strings.Join(lines, "\n")
 }
