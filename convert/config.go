@@ -40,6 +40,8 @@ type Config struct {
 	EnabledCellKinds []string          `yaml:"enabled_cell_kinds"`
 	Params           map[string]any    `yaml:"params"`
 	Trigger          bool              `yaml:"trigger"`
+	Wait             bool              `yaml:"wait"`
+	Unpause          bool              `yaml:"unpause"`
 	ServiceName      string            `yaml:"service_name"`
 	ScheduleName     string            `yaml:"schedule_name"`
 	CronExpression   string            `yaml:"cron_expression"`
@@ -73,6 +75,7 @@ func DefaultConfig() Config {
 		CronExpression:   "0 */6 * * *",
 		StripPrint:       true,
 		StripDisplay:     true,
+		Unpause:          true,
 	}
 }
 

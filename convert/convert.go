@@ -44,6 +44,21 @@ type Result struct {
 	Files        []File    `json:"files,omitempty"`
 	Requirements []string  `json:"requirements,omitempty"`
 	Findings     []Finding `json:"findings"`
+	// Deploy is what the steps after publishing need (triggering Airflow,
+	// submitting to Ilum); nil when the notebook did not convert.
+	Deploy *Deploy `json:"-"`
+}
+
+// Deploy holds a converted notebook's resolved settings for the steps after
+// publishing.
+type Deploy struct {
+	Config Config
+	// Params are the notebook's parameters with their defaults: a run's conf.
+	Params map[string]any
+	// Pools are the Airflow pools the DAG's tasks name.
+	Pools []string
+	// Session holds the Livy session settings (%%configure and config).
+	Session map[string]any
 }
 
 // Err summarises the error findings, or is nil when the notebook converted.
@@ -106,6 +121,7 @@ func Convert(notebookPath string, data []byte, opt Options) *Result {
 	}
 	res.Requirements = m.requirements
 	res.Files = render(m)
+	res.Deploy = m.deploy()
 	return res
 }
 
@@ -149,4 +165,22 @@ func IsNotebookPath(p string) bool {
 		}
 	}
 	return true
+}
+
+func (m *model) deploy() *Deploy {
+	d := &Deploy{Config: m.cfg, Params: map[string]any{}, Session: m.session}
+	for _, p := range m.params {
+		d.Params[p.name] = p.value
+	}
+	seen := map[string]bool{}
+	for _, t := range m.tasks {
+		if p := t.tags.pool; p != "" && !seen[p] {
+			seen[p] = true
+			d.Pools = append(d.Pools, p)
+		}
+	}
+	if m.cfg.Mode == "batch" && len(d.Pools) > 1 {
+		d.Pools = d.Pools[:1] // the one task takes the first pool named
+	}
+	return d
 }

@@ -636,3 +636,26 @@ func (r *Repo) Find(branch string, dirs []string, match func(content []byte) boo
 
 // URL is the remote the clone follows.
 func (r *Repo) URL() string { return r.url }
+
+// Contains reports whether commit is version or one of its ancestors, after
+// fetching when version is not known yet (Airflow may have fetched a newer
+// target head than this clone has seen).
+func (r *Repo) Contains(ctx context.Context, version, commit string) (bool, error) {
+	if version == commit {
+		return true, nil
+	}
+	if !r.Has(version) {
+		if err := r.Fetch(ctx); err != nil {
+			return false, err
+		}
+	}
+	v, err := r.repo.CommitObject(plumbing.NewHash(version))
+	if err != nil {
+		return false, fmt.Errorf("commit %s: %w", version, ErrNoCommit)
+	}
+	c, err := r.repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return false, fmt.Errorf("commit %s: %w", commit, ErrNoCommit)
+	}
+	return c.IsAncestor(v)
+}

@@ -30,6 +30,16 @@ type Status struct {
 	State       State
 	Description string // one line; forges cap it (GitHub at 140 characters)
 	TargetURL   string // a link to the target commit, where there is one
+	// Context names the status; "" is StatusContext. Each triggered DAG
+	// has its own (nbpipe/airflow/<dag_id>), so runs show beside the publish.
+	Context string
+}
+
+func (s Status) context() string {
+	if s.Context == "" {
+		return StatusContext
+	}
+	return s.Context
 }
 
 // StatusReporter sets commit statuses on a forge.
@@ -75,7 +85,7 @@ func (g GiteaStatus) SetStatus(ctx context.Context, s Status) error {
 		State:       gitea.StatusState(s.State),
 		TargetURL:   s.TargetURL,
 		Description: clipDescription(s.Description),
-		Context:     StatusContext,
+		Context:     s.context(),
 	})
 	if err != nil {
 		return fmt.Errorf("gitea status on %s@%s: %w", s.Repo, short(s.Commit), err)
@@ -104,7 +114,7 @@ func (g GitHubStatus) SetStatus(ctx context.Context, s Status) error {
 	st := &github.RepoStatus{
 		State:       github.Ptr(string(s.State)),
 		Description: github.Ptr(clipDescription(s.Description)),
-		Context:     github.Ptr(StatusContext),
+		Context:     github.Ptr(s.context()),
 	}
 	if s.TargetURL != "" {
 		st.TargetURL = github.Ptr(s.TargetURL)

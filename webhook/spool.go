@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nbpipe/nbpipe/internal/durable"
 )
 
 // Spool is the durable intake: an accepted push is on disk (written, fsynced,
@@ -127,10 +129,10 @@ func (s *Spool) AcceptAt(ctx context.Context, ev PushEvent, notBefore time.Time)
 	// The push marker comes after the event is durable: a crash between the
 	// two can only make a later redelivery run again (which publishes
 	// nothing new), never make an unprocessed push look done.
-	if err := writeSync(marker, nil); err != nil {
+	if err := durable.SyncFile(marker, nil); err != nil {
 		return fmt.Errorf("spool %s: %w", ev.DeliveryID, err)
 	}
-	return syncDir(filepath.Join(s.dir, dirPushes))
+	return durable.SyncDir(filepath.Join(s.dir, dirPushes))
 }
 
 func (s *Spool) path(sub, key string) string { return filepath.Join(s.dir, sub, key+".json") }
@@ -141,14 +143,7 @@ func (s *Spool) write(sub string, e Entry) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.dir, dirTmp, e.Key+".json")
-	if err := writeSync(tmp, data); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, s.path(sub, e.Key)); err != nil {
-		return err
-	}
-	return syncDir(filepath.Join(s.dir, sub))
+	return durable.WriteFile(s.path(sub, e.Key), filepath.Join(s.dir, dirTmp, e.Key+".json"), data)
 }
 
 // Entries returns the pending entries, oldest first.
@@ -242,7 +237,7 @@ func (s *Spool) Bury(e Entry, cause error) error {
 	if err := os.Remove(s.path(dirPending, e.Key)); err != nil {
 		return fmt.Errorf("spool bury %s: %w", e.Event.DeliveryID, err)
 	}
-	return syncDir(filepath.Join(s.dir, dirPending))
+	return durable.SyncDir(filepath.Join(s.dir, dirPending))
 }
 
 // Revive puts a dead letter back in the queue with a fresh retry budget.
@@ -267,7 +262,7 @@ func (s *Spool) Revive(key string) error {
 	if err := os.Remove(s.path(dirDead, key)); err != nil {
 		return err
 	}
-	return syncDir(filepath.Join(s.dir, dirDead))
+	return durable.SyncDir(filepath.Join(s.dir, dirDead))
 }
 
 // Drop retires a dead letter for good (it stays known as a duplicate).
@@ -284,7 +279,7 @@ func (s *Spool) move(key, from, to string) error {
 	if err := os.Rename(s.path(from, key), s.path(to, key)); err != nil {
 		return fmt.Errorf("spool %s: %w", to, err)
 	}
-	return syncDir(filepath.Join(s.dir, to))
+	return durable.SyncDir(filepath.Join(s.dir, to))
 }
 
 // Cursor is what was last published for a lane: the source commit whose
@@ -323,37 +318,8 @@ func (s *Spool) SetCursor(lane string, c Cursor) error {
 		return err
 	}
 	p := s.cursorPath(lane)
-	tmp := filepath.Join(s.dir, dirTmp, filepath.Base(p)+".cursor")
-	if err := writeSync(tmp, data); err != nil {
+	if err := durable.WriteFile(p, filepath.Join(s.dir, dirTmp, filepath.Base(p)+".cursor"), data); err != nil {
 		return fmt.Errorf("record published %s: %w", lane, err)
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("record published %s: %w", lane, err)
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-func writeSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }

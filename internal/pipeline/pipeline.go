@@ -84,12 +84,15 @@ type Report struct {
 	Ref  string `json:"ref"`
 	// From is the source commit whose outputs the target held before;
 	// SourceCommit the one it holds now.
-	From         string           `json:"from,omitempty"`
-	SourceCommit string           `json:"source_commit"`
-	TargetCommit string           `json:"target_commit,omitempty"`
-	Notebooks    []NotebookReport `json:"notebooks"`
-	Refused      []string         `json:"refused,omitempty"`
-	Tries        int              `json:"tries,omitempty"`
+	From         string `json:"from,omitempty"`
+	SourceCommit string `json:"source_commit"`
+	TargetCommit string `json:"target_commit,omitempty"`
+	// TargetHead is the target branch after the run: TargetCommit, or the
+	// commit that already held these outputs.
+	TargetHead string           `json:"target_head,omitempty"`
+	Notebooks  []NotebookReport `json:"notebooks"`
+	Refused    []string         `json:"refused,omitempty"`
+	Tries      int              `json:"tries,omitempty"`
 	// UpToDate reports a request with nothing new: the target already
 	// holds the outputs of SourceCommit.
 	UpToDate bool `json:"up_to_date,omitempty"`
@@ -331,6 +334,9 @@ func (p *Processor) run(ctx context.Context, req Request, src Source, cache stri
 		}
 	}
 	rep.TargetCommit, rep.Refused, rep.Tries = res.Commit, res.Refused, res.Tries
+	if rep.TargetHead, err = target.Head(p.cfg.TargetBranch); err != nil {
+		return nil, stagePublish, err
+	}
 	rep.PublishSeconds = time.Since(publishStart).Seconds()
 	log.Info("push processed", "from", short(from), "to", short(to), "summary", rep.Summary())
 	return rep, stagePublish, nil
@@ -696,6 +702,18 @@ func sameHost(rawURL, host string) bool {
 		return false
 	}
 	return strings.EqualFold(u.Host, host) || strings.EqualFold(u.Hostname(), host)
+}
+
+// TargetContains reports whether the target commit version includes commit
+// (a DAG bundle at version has the files nbpipe published in commit).
+func (p *Processor) TargetContains(ctx context.Context, version, commit string) bool {
+	defer p.lock(targetCache)()
+	target, err := p.repo(ctx, p.cfg.TargetURL, p.cfg.TargetToken, targetCache)
+	if err != nil {
+		return false
+	}
+	ok, err := target.Contains(ctx, version, commit)
+	return err == nil && ok
 }
 
 // HostOf returns the host[:port] of a URL, "" when it has none.
