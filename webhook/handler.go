@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 )
 
 // Intake takes accepted pushes. Accept must not return before the event is
@@ -31,10 +33,26 @@ type Handler struct {
 	Filter func(PushEvent) string
 	Intake Intake
 	Log    *slog.Logger
+	// MaxInFlight caps the requests still reading or verifying their body
+	// (0: DefaultMaxInFlight). Until its signature is checked a request is
+	// anyone's, and a slow sender holds its slot for as long as it trickles
+	// the body; over the cap a request gets 503 with Retry-After at once,
+	// its body unread. A verified delivery leaves its slot before it is
+	// handed to the intake.
+	MaxInFlight int
+
+	slotsOnce sync.Once
+	slots     chan struct{}
 }
 
 // DefaultMaxBody is GitHub's payload cap (25 MB).
 const DefaultMaxBody = 25 << 20
+
+// DefaultMaxInFlight is the default of Handler.MaxInFlight.
+const DefaultMaxInFlight = 64
+
+// busyRetryAfter is the Retry-After of a 503 over MaxInFlight, in seconds.
+const busyRetryAfter = "5"
 
 type reply struct {
 	Status   string `json:"status"`
@@ -73,6 +91,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		secret = nil // Insecure: no signature check
 	}
+	release, ok := h.acquire()
+	if !ok {
+		log.Warn("delivery refused: too many deliveries being read", "limit", cap(h.slots))
+		busy(w, d.id)
+		return
+	}
+	defer release()
 	max := h.MaxBody
 	if max <= 0 {
 		max = DefaultMaxBody
@@ -99,6 +124,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusBadRequest, reply{Status: "error", Delivery: d.id, Reason: err.Error()})
 		return
 	}
+	// Authenticated: what follows (the intake may take its time) does not
+	// hold a slot meant for requests not yet verified.
+	release()
 	switch d.event {
 	case "ping":
 		respond(w, http.StatusOK, reply{Status: "pong", Delivery: d.id})
@@ -142,6 +170,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("push accepted")
 		respond(w, http.StatusAccepted, reply{Status: "accepted", Delivery: d.id})
 	}
+}
+
+// acquire takes one of the MaxInFlight slots, without waiting; release
+// may be called more than once.
+func (h *Handler) acquire() (release func(), ok bool) {
+	h.initSlots()
+	select {
+	case h.slots <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-h.slots }) }, true
+	default:
+		return nil, false
+	}
+}
+
+func (h *Handler) initSlots() {
+	h.slotsOnce.Do(func() {
+		n := h.MaxInFlight
+		if n <= 0 {
+			n = DefaultMaxInFlight
+		}
+		h.slots = make(chan struct{}, n)
+	})
+}
+
+// inFlight is the number of requests reading or verifying their body.
+func (h *Handler) inFlight() int {
+	h.initSlots()
+	return len(h.slots)
+}
+
+// busy answers 503 without reading the body. The connection is closed
+// after the answer (its unread body makes it unusable), and the read
+// deadline is cut so net/http does not wait on a slow sender to drain the
+// body once the handler returns.
+func busy(w http.ResponseWriter, id string) {
+	w.Header().Set("Retry-After", busyRetryAfter)
+	w.Header().Set("Connection", "close")
+	respond(w, http.StatusServiceUnavailable, reply{Status: "error", Delivery: id, Reason: "too many deliveries in progress, retry later"})
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 func respond(w http.ResponseWriter, code int, body reply) {
