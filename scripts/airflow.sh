@@ -13,7 +13,8 @@
 #                                providers standard, apache-livy and git)
 #   NBPIPE_AIRFLOW_REPO_URL      (required for start) the DAG repository, e.g. a public
 #                                http://127.0.0.1:PORT/owner/dags.git (no credentials needed)
-#   NBPIPE_AIRFLOW_TRACKING_REF  branch the bundle follows (default main)
+#   NBPIPE_AIRFLOW_TRACKING_REF  branch the bundle follows (default main); it must exist before
+#                                start (see the check in start)
 #   NBPIPE_AIRFLOW_REFRESH       the bundle's refresh_interval in seconds (default 300)
 #   NBPIPE_AIRFLOW_PORT          api-server port (default: a free loopback port)
 #   NBPIPE_PYTHON                python for the helper one-liners (default python3)
@@ -59,6 +60,9 @@ free_port() {
 rand_hex() { # rand_hex NBYTES
     "$python" -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "$1"
 }
+
+# redact: a URL without its user:password@ (for messages).
+redact() { sed -E 's#://[^/@]+@#://***@#g' <<<"$1"; }
 
 json_get() { # json_get FILE KEY
     "$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
@@ -160,6 +164,14 @@ start() {
     fi
     [[ -z "$(ls -A "$dir")" ]] || die "$dir is not empty; give an empty or new DIR"
     [[ -n "${NBPIPE_AIRFLOW_REPO_URL:-}" ]] || die "NBPIPE_AIRFLOW_REPO_URL is not set (the DAG repository)"
+    local ref="${NBPIPE_AIRFLOW_TRACKING_REF:-main}" heads
+    # GitDagBundle (provider 1.0.1) started on a repository without the
+    # tracking branch never recovers: its tracking clone is made empty and
+    # `git checkout main` fails every 5 s even after a push, until
+    # DIR/bundles/nbpipe/tracking_repo is deleted. So refuse to start.
+    heads="$(GIT_TERMINAL_PROMPT=0 git ls-remote --heads "$NBPIPE_AIRFLOW_REPO_URL" "$ref" 2>&1)" ||
+        die "cannot read the DAG repository $(redact "$NBPIPE_AIRFLOW_REPO_URL"): $(redact "$heads")"
+    [[ -n "$heads" ]] || die "the DAG repository $(redact "$NBPIPE_AIRFLOW_REPO_URL") has no branch $ref yet; push a first commit (a README is enough) before starting Airflow: a Git DAG bundle started on it would never pick the branch up"
 
     port="${NBPIPE_AIRFLOW_PORT:-$(free_port)}"
     url="http://127.0.0.1:$port"
@@ -174,7 +186,7 @@ start() {
             "$admin_pw" "$viewer_pw" >"$dir/passwords.json"
     )
     write_env "$dir" "$port" "$jwt" "$key" "$NBPIPE_AIRFLOW_REPO_URL" \
-        "${NBPIPE_AIRFLOW_TRACKING_REF:-main}" "${NBPIPE_AIRFLOW_REFRESH:-300}" "$(free_port)" "$(free_port)"
+        "$ref" "${NBPIPE_AIRFLOW_REFRESH:-300}" "$(free_port)" "$(free_port)"
 
     log "airflow db migrate ($dir/airflow.db)"
     if ! (cd "$dir" && . "$dir/env.sh" && "$NBPIPE_VENV/bin/airflow" db migrate) \

@@ -180,6 +180,7 @@ func logSteps(t *testing.T, what string, out Outcome) {
 // up within the test's time does so because Deploy's reparse nudge worked.
 func TestRealAirflow(t *testing.T) {
 	venv := needVenv(t)
+	t.Parallel() // with TestRealAirflowEmptyBundle: two instances side by side
 	ctx := context.Background()
 
 	srv := gittest.NewServer(t)
@@ -504,4 +505,63 @@ func TestRealAirflow(t *testing.T) {
 			t.Errorf("run %+v, %v", r, err)
 		}
 	})
+}
+
+// TestRealAirflowEmptyBundle: a bundle of which Airflow knows no DAG yet
+// (the repository holds only a README) offers no file token to nudge with,
+// so the first DAG waits for the bundle's refresh_interval (30 s here).
+// Its own Airflow start, side by side with TestRealAirflow's.
+func TestRealAirflowEmptyBundle(t *testing.T) {
+	venv := needVenv(t)
+	t.Parallel()
+	ctx := context.Background()
+
+	srv := gittest.NewServer(t)
+	repoURL := srv.Repo(t, "dags")
+	wt := gittest.Clone(t, repoURL)
+	gittest.Commit(t, wt, "readme", map[string]string{"README.md": "DAGs published by nbpipe\n"})
+	gittest.Run(t, wt, "git", "push", "-q", "origin", "main")
+	inst := startAirflow(t, venv, repoURL, "30")
+	admin := New(inst.URL, SecretAuth(inst.JWTSecret, "nbpipe", "admin"))
+
+	c := gittest.Commit(t, wt, "first DAG", map[string]string{"pipelines/good.py": strings.ReplaceAll(goodDAG, "VERSION", "v1")})
+	at := time.Now()
+	gittest.Run(t, wt, "git", "push", "-q", "origin", "main")
+	d := Deployment{DagID: "nb_good", File: "pipelines/good.py", Bundle: "nbpipe", Commit: c, PublishedAt: at, LoadTimeout: 3 * time.Second}
+	_, err := admin.Deploy(ctx, d)
+	switch {
+	case err == nil:
+		t.Logf("the bundle's refresh happened to come within 3 s of the push")
+	case !errors.Is(err, ErrNotLoaded):
+		t.Fatal(err)
+	default:
+		t.Logf("short wait: %v", err)
+		for _, s := range []string{"DAG nb_good not known to Airflow yet", "Airflow knows no DAG of bundle nbpipe", "refresh_interval"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("error lacks %q", s)
+			}
+		}
+	}
+	if runs, err := admin.Runs(ctx, "nb_good", RunFilter{}); err == nil && len(runs) > 0 {
+		t.Errorf("runs after a failed Deploy: %+v", runs)
+	}
+
+	d.LoadTimeout, d.Unpause, d.Trigger, d.RunID = 90*time.Second, true, true, "nbpipe-first"
+	out, err := admin.Deploy(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logSteps(t, "nb_good in an empty bundle", out)
+	waited := time.Since(at)
+	t.Logf("push to visible without a nudge (refresh_interval 30 s): %.1f s", waited.Seconds())
+	if out.BundleVersion != c || out.RunID != "nbpipe-first" || !strings.Contains(out.Steps[0].Detail, "0 reparse request(s)") {
+		t.Errorf("outcome %+v", out)
+	}
+	if waited > 50*time.Second {
+		t.Errorf("the first DAG took %v, more than the refresh interval allows", waited)
+	}
+	res, err := admin.WaitRun(ctx, "nb_good", "nbpipe-first", 2*time.Minute)
+	if err != nil || res.State != "success" {
+		t.Errorf("run %+v, %v", res, err)
+	}
 }
