@@ -48,7 +48,7 @@ func (s *tokenServer) handler(t *testing.T) http.Handler {
 		body, _ := io.ReadAll(r.Body)
 		s.loginBody = nil
 		if err := json.Unmarshal(body, &s.loginBody); err != nil {
-			http.Error(w, `{"detail":"not JSON"}`, 422)
+			http.Error(w, `{"detail":"not JSON"}`, http.StatusUnprocessableEntity)
 			return
 		}
 		if s.loginBody["username"] != s.user || s.loginBody["password"] != s.password {
