@@ -91,19 +91,29 @@ func Run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	a.SetOutput("target-commit", rep.TargetCommit)
-	a.SetOutput("converted", fmt.Sprint(len(rep.Notebooks)-rep.Failed()))
-	a.SetOutput("failed", fmt.Sprint(rep.Failed()))
-	a.AddStepSummary(summary(rep))
-	for _, nb := range rep.Notebooks {
-		if nb.Error != "" {
-			a.Errorf("%s: %s", nb.Path, nb.Error)
-		}
-	}
+	report(a, rep, func(s string) string { return s })
 	if rep.Failed() > 0 || len(rep.Refused) > 0 {
 		return fmt.Errorf("%s", rep.Summary())
 	}
 	return nil
+}
+
+// report sets the outputs, writes the step summary and annotates every
+// failed notebook; red scrubs the texts it prints.
+func report(a *githubactions.Action, rep *pipeline.Report, red func(string) string) {
+	a.SetOutput("target-commit", rep.TargetCommit)
+	a.SetOutput("converted", fmt.Sprint(len(rep.Notebooks)-rep.Failed()))
+	a.SetOutput("failed", fmt.Sprint(rep.Failed()))
+	a.AddStepSummary(red(summary(rep)))
+	for _, nb := range rep.Notebooks {
+		if nb.Error == "" {
+			continue
+		}
+		// file= attaches the annotation to the notebook. The library
+		// escapes the workflow command: %, CR and LF in the message, and
+		// also : and , in properties, so neither can end the command.
+		a.WithFieldsMap(map[string]string{"file": nb.Path}).Errorf("%s", red(nb.Path+": "+nb.Error))
+	}
 }
 
 func orDefault(v, def string) string {
@@ -113,23 +123,52 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// summary is the report as Markdown for the step summary.
+// summary is the report as Markdown for the step summary. Paths, errors
+// and file names come from the pushed repository: all go through
+// MarkdownText.
 func summary(rep *pipeline.Report) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### nbpipe: %s\n\n| notebook | change | result | files |\n|---|---|---|---|\n", mdEscape(rep.Summary()))
+	fmt.Fprintf(&b, "### nbpipe: %s\n\n| notebook | change | result | files |\n|---|---|---|---|\n", MarkdownText(rep.Summary()))
 	for _, nb := range rep.Notebooks {
 		result := "converted"
 		if nb.Error != "" {
-			result = "**failed**: " + nb.Error
+			result = "**failed**: " + MarkdownText(nb.Error)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdEscape(nb.Path), nb.Change, mdEscape(result), mdEscape(strings.Join(append(nb.Files, nb.Removed...), ", ")))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", MarkdownText(nb.Path), MarkdownText(string(nb.Change)), result, MarkdownText(strings.Join(append(nb.Files, nb.Removed...), ", ")))
 	}
 	for _, f := range rep.Refused {
-		fmt.Fprintf(&b, "\nNot changed (no nbpipe ownership marker): `%s`\n", strings.ReplaceAll(f, "`", "'"))
+		fmt.Fprintf(&b, "\nNot changed (no nbpipe ownership marker): %s\n", MarkdownText(f))
 	}
 	return b.String()
 }
 
-func mdEscape(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+// MarkdownText makes s literal text in GitHub-flavoured Markdown, on one
+// line: inside a table cell, a paragraph or a heading nothing in it renders
+// as a link, an image, an autolink, emphasis, code, a heading, a list, HTML,
+// an entity, a mention, math or a table cell boundary. Every ASCII
+// punctuation character but "/" (which no construct uses) is
+// backslash-escaped, which CommonMark defines as that character, literally,
+// for all of them; GFM's bare-URL, www. and e-mail autolinks need a literal
+// ":", "." or "@" and so do not form. Line breaks and other control
+// characters become spaces.
+func MarkdownText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n") // one line break, one space
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/4)
+	for _, r := range s {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte(' ')
+		case r < 0x80 && r != '/' && isPunct(byte(r)):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isPunct(c byte) bool {
+	return c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~'
 }

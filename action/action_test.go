@@ -13,6 +13,8 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/nbpipe/nbpipe/internal/gittest"
+	"github.com/nbpipe/nbpipe/internal/pipeline"
+	"github.com/nbpipe/nbpipe/publish"
 )
 
 // TestRunOnAPushEvent runs the entrypoint the way a runner does: the
@@ -61,7 +63,7 @@ func TestRunOnAPushEvent(t *testing.T) {
 		}
 	}
 	sum, _ := os.ReadFile(summary)
-	if !strings.Contains(string(sum), "| etl.ipynb | added | converted | team/dags/etl.py |") || !strings.Contains(string(sum), "**failed**") {
+	if !strings.Contains(string(sum), `| etl\.ipynb | added | converted | team/dags/etl\.py |`) || !strings.Contains(string(sum), "**failed**") {
 		t.Fatalf("step summary:\n%s", sum)
 	}
 	check := gittest.Clone(t, target)
@@ -128,5 +130,190 @@ func TestRunRefusesAnEventThatIsNotAPush(t *testing.T) {
 				t.Fatalf("the error does not say the event file is at fault: %v", err)
 			}
 		})
+	}
+}
+
+// hostile are notebook paths and error texts a pushed repository controls.
+var hostile = []string{
+	"[x](http://evil)",
+	"![i](http://e/i.png)",
+	"`code`",
+	"**b**",
+	"__u__ _e_ *e*",
+	"~~s~~",
+	"# heading",
+	"a|b",
+	"<img src=x onerror=alert(1)>",
+	"<http://evil>",
+	"http://evil.example/x",
+	"www.evil.example",
+	"mail@evil.example",
+	"@someone",
+	"acme/notebooks#12",
+	"$x^2$",
+	"&lt;b&gt;",
+	"\\[x\\](y)",
+	"1. list",
+	"- item",
+	"line one\nline two\r\n## injected heading",
+	"[ref]: http://evil",
+}
+
+// plainInMarkdown reports the first ASCII punctuation character of s that is
+// not backslash-escaped ("/" has no meaning in Markdown and may stay), and
+// whether s holds a line break.
+func plainInMarkdown(s string) (bad string, ok bool) {
+	if strings.ContainsAny(s, "\r\n") {
+		return "line break", false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' {
+			if i+1 >= len(s) || !isASCIIPunct(s[i+1]) {
+				return "lone backslash", false
+			}
+			i++
+			continue
+		}
+		if isASCIIPunct(c) && c != '/' {
+			return string(c), false
+		}
+	}
+	return "", true
+}
+
+func isASCIIPunct(c byte) bool {
+	return c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~'
+}
+
+func unescapeMarkdown(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func TestMarkdownText(t *testing.T) {
+	for _, s := range hostile {
+		got := MarkdownText(s)
+		if bad, ok := plainInMarkdown(got); !ok {
+			t.Errorf("MarkdownText(%q) = %q: %s left as Markdown", s, got, bad)
+		}
+		want := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+		if back := unescapeMarkdown(got); back != want {
+			t.Errorf("MarkdownText(%q) renders as %q, not the text", s, back)
+		}
+	}
+	if got := MarkdownText("notebooks/etl_v2.ipynb"); got != `notebooks/etl\_v2\.ipynb` {
+		t.Errorf("a plain path: %q", got)
+	}
+	if got := MarkdownText("tab\there\x00nul\x7f"); strings.ContainsAny(got, "\t\x00\x7f") {
+		t.Errorf("control characters kept: %q", got)
+	}
+}
+
+// hostileReport is a report whose paths and errors are all hostile.
+func hostileReport() *pipeline.Report {
+	rep := &pipeline.Report{Repo: "acme/notebooks", Ref: "refs/heads/main", SourceCommit: strings.Repeat("a", 40)}
+	for i, s := range hostile {
+		nb := pipeline.NotebookReport{Path: "nb/" + s + ".ipynb", Change: publish.Added, Files: []string{"dags/" + s + ".py"}}
+		if i%2 == 0 {
+			nb.Error = "cell 3: " + s
+		}
+		rep.Notebooks = append(rep.Notebooks, nb)
+	}
+	rep.Refused = []string{"dags/" + hostile[0] + ".py", "dags/`x`.py"}
+	return rep
+}
+
+// TestSummaryEscapesThePushedText: nothing a pushed repository names turns
+// into a link, an image, emphasis, a heading or another table cell.
+func TestSummaryEscapesThePushedText(t *testing.T) {
+	rep := hostileReport()
+	md := summary(rep)
+	lines := strings.Split(strings.TrimRight(md, "\n"), "\n")
+	rows := 0
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "| nb/") {
+			continue
+		}
+		rows++
+		cells := splitRow(line)
+		if len(cells) != 4 {
+			t.Errorf("row has %d cells, not 4: %s", len(cells), line)
+			continue
+		}
+		for _, c := range cells {
+			if bad, ok := plainInMarkdown(c); !ok && !strings.HasPrefix(c, "**failed**") {
+				t.Errorf("cell %q: %s left as Markdown", c, bad)
+			}
+			if v, ok := strings.CutPrefix(c, "**failed**: "); ok {
+				if bad, ok := plainInMarkdown(v); !ok {
+					t.Errorf("error %q: %s left as Markdown", v, bad)
+				}
+			}
+		}
+	}
+	if rows != len(hostile) {
+		t.Fatalf("%d notebook rows for %d notebooks: a path broke the table\n%s", rows, len(hostile), md)
+	}
+	for _, line := range lines {
+		if v, ok := strings.CutPrefix(line, "Not changed (no nbpipe ownership marker): "); ok {
+			if bad, ok := plainInMarkdown(v); !ok {
+				t.Errorf("refused path %q: %s left as Markdown", v, bad)
+			}
+		}
+	}
+}
+
+// splitRow splits a table row at its unescaped pipes.
+func splitRow(line string) []string {
+	var cells []string
+	var cur strings.Builder
+	for i := 1; i < len(line); i++ { // after the leading pipe
+		switch c := line[i]; {
+		case c == '\\' && i+1 < len(line):
+			cur.WriteByte(c)
+			cur.WriteByte(line[i+1])
+			i++
+		case c == '|':
+			cells = append(cells, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	return cells
+}
+
+// TestErrorAnnotationsPointAtTheNotebook: a failed notebook is an ::error
+// workflow command with file=<path>, so the forge attaches it to the file;
+// the message cannot end the command or start another one.
+func TestErrorAnnotationsPointAtTheNotebook(t *testing.T) {
+	var out strings.Builder
+	dir := t.TempDir()
+	env := map[string]string{"GITHUB_OUTPUT": filepath.Join(dir, "out"), "GITHUB_STEP_SUMMARY": filepath.Join(dir, "sum")}
+	a := githubactions.New(githubactions.WithGetenv(func(k string) string { return env[k] }), githubactions.WithWriter(&out))
+	rep := &pipeline.Report{Notebooks: []pipeline.NotebookReport{
+		{Path: "etl.ipynb", Change: publish.Added},
+		{Path: "team/a,b:c.ipynb", Change: publish.Modified, Error: "cell 2 failed\n100% sure\r\n::warning::injected"},
+	}}
+	report(a, rep, func(s string) string { return s })
+	var errs []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "::warning") {
+			t.Errorf("the error message started a workflow command: %q", line)
+		}
+		if strings.HasPrefix(line, "::error") {
+			errs = append(errs, line)
+		}
+	}
+	want := "::error file=team/a%2Cb%3Ac.ipynb::team/a,b:c.ipynb: cell 2 failed%0A100%25 sure%0D%0A::warning::injected"
+	if len(errs) != 1 || errs[0] != want {
+		t.Fatalf("annotations:\n%q\nwant\n%q", errs, want)
 	}
 }
