@@ -59,6 +59,43 @@ type Config struct {
 	// Convert holds server-wide conversion settings (the keys of
 	// .nbpipe.yaml's defaults), under each repository's own.
 	Convert map[string]any `yaml:"convert"`
+	// Airflow is where DAGs that ask for it (trigger: true) are loaded,
+	// unpaused and triggered after publishing.
+	Airflow AirflowConfig `yaml:"airflow"`
+	// Ilum receives the ilum_single, ilum_service and ilum_cron targets.
+	Ilum IlumConfig `yaml:"ilum"`
+}
+
+// AirflowConfig reaches the Airflow 3 REST API. One way to authenticate:
+// a pre-issued token, the api-server's [api_auth] jwt_secret (nbpipe mints
+// short-lived HS512 tokens), or a user and password (POST /auth/token).
+type AirflowConfig struct {
+	URL       string `yaml:"url"`
+	UIURL     string `yaml:"ui_url"` // links in statuses; default URL
+	Token     string `yaml:"token"`
+	JWTSecret string `yaml:"jwt_secret"`
+	// JWTSubject and JWTRole are the self-minted token's user and role
+	// (default nbpipe, USER: enough to unpause and trigger).
+	JWTSubject string `yaml:"jwt_subject"`
+	JWTRole    string `yaml:"jwt_role"`
+	Username   string `yaml:"username"`
+	Password   string `yaml:"password"`
+	// Bundle is the DAG bundle that reads the target branch; BundleDir the
+	// target directory that is its root ("" for the repository root).
+	Bundle    string `yaml:"bundle"`
+	BundleDir string `yaml:"bundle_dir"`
+	// CreatePools creates the pools DAGs name when missing (one slot);
+	// false fails the DAG's status instead.
+	CreatePools bool          `yaml:"create_pools"`
+	LoadTimeout time.Duration `yaml:"load_timeout"`
+	RunTimeout  time.Duration `yaml:"run_timeout"`
+}
+
+// IlumConfig reaches ilum-core's REST API.
+type IlumConfig struct {
+	URL   string `yaml:"url"`
+	UIURL string `yaml:"ui_url"`
+	Token string `yaml:"token"`
 }
 
 // SourceRule grants a source repository (or a glob of them) a clone URL and
@@ -104,6 +141,14 @@ func (c *Config) settings() []setting {
 		{name: "rate-per-minute", env: []string{"NBPIPE_RATE_LIMIT_PER_MINUTE", "JPE_RATE_LIMIT_PER_MINUTE"}, usage: "pushes per sender per minute", num: &c.RatePerMin},
 		{name: "rate-per-hour", env: []string{"NBPIPE_RATE_LIMIT_PER_HOUR", "JPE_RATE_LIMIT_PER_HOUR"}, usage: "pushes per sender per hour", num: &c.RatePerHour},
 		{name: "log-format", env: []string{"NBPIPE_LOG_FORMAT"}, usage: "text or json", str: &c.LogFormat},
+		{name: "airflow-url", env: []string{"NBPIPE_AIRFLOW_URL"}, usage: "Airflow 3 base URL (trigger: true DAGs are loaded, unpaused and triggered)", str: &c.Airflow.URL},
+		{name: "airflow-token", env: []string{"NBPIPE_AIRFLOW_TOKEN"}, usage: "pre-issued Airflow API token", str: &c.Airflow.Token, file: true},
+		{name: "airflow-jwt-secret", env: []string{"NBPIPE_AIRFLOW_JWT_SECRET"}, usage: "Airflow [api_auth] jwt_secret: nbpipe mints its own tokens", str: &c.Airflow.JWTSecret, file: true},
+		{name: "airflow-username", env: []string{"NBPIPE_AIRFLOW_USERNAME"}, usage: "Airflow user (POST /auth/token)", str: &c.Airflow.Username},
+		{name: "airflow-password", env: []string{"NBPIPE_AIRFLOW_PASSWORD"}, usage: "Airflow password", str: &c.Airflow.Password, file: true},
+		{name: "airflow-bundle", env: []string{"NBPIPE_AIRFLOW_BUNDLE"}, usage: "the DAG bundle that reads the target branch", str: &c.Airflow.Bundle},
+		{name: "ilum-url", env: []string{"NBPIPE_ILUM_URL"}, usage: "ilum-core base URL", str: &c.Ilum.URL},
+		{name: "ilum-token", env: []string{"NBPIPE_ILUM_TOKEN"}, usage: "Ilum bearer token", str: &c.Ilum.Token, file: true},
 		{name: "locked-keys", env: []string{"NBPIPE_LOCKED_KEYS"}, usage: "comma-separated conversion keys only the server may set", strs: &c.LockedKeys},
 	}
 }
@@ -117,11 +162,13 @@ func defaults() Config {
 		MaxAttempts:     8,
 		RetryBase:       2 * time.Second,
 		RetryMax:        5 * time.Minute,
-		Branches:        []string{"main", "master"},
-		TargetBranch:    "main",
-		RatePerMin:      10,
-		RatePerHour:     60,
-		LogFormat:       "text",
+		Airflow: AirflowConfig{CreatePools: true, LoadTimeout: 5 * time.Minute, RunTimeout: time.Hour,
+			JWTSubject: "nbpipe", JWTRole: "USER"},
+		Branches:     []string{"main", "master"},
+		TargetBranch: "main",
+		RatePerMin:   10,
+		RatePerHour:  60,
+		LogFormat:    "text",
 	}
 }
 
@@ -295,6 +342,23 @@ func (c *Config) validate() error {
 	}
 	if c.Workers < 1 || c.MaxAttempts < 1 {
 		return errors.New("workers and max-attempts must be at least 1")
+	}
+	if a := c.Airflow; a.URL != "" {
+		ways := 0
+		for _, set := range []bool{a.Token != "", a.JWTSecret != "", a.Username != "" || a.Password != ""} {
+			if set {
+				ways++
+			}
+		}
+		if ways != 1 {
+			return errors.New("airflow: set exactly one way to authenticate: token, jwt_secret, or username and password")
+		}
+		if (a.Username == "") != (a.Password == "") {
+			return errors.New("airflow: username and password go together")
+		}
+		if a.LoadTimeout <= 0 || a.RunTimeout <= 0 {
+			return errors.New("airflow: load_timeout and run_timeout must be positive")
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)

@@ -27,6 +27,7 @@ import (
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
 	"github.com/nbpipe/nbpipe/internal/redact"
+	"github.com/nbpipe/nbpipe/internal/trigger"
 	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/webhook"
 )
@@ -49,6 +50,9 @@ type Server struct {
 	auditMu  sync.Mutex
 	metrics  *metrics
 	mux      *http.ServeMux
+	// runner deploys what was published (Airflow, Ilum); nil when neither
+	// is configured.
+	runner *trigger.Runner
 }
 
 type metrics struct {
@@ -110,6 +114,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		Author:   publish.Author{Name: "nbpipe", Email: "nbpipe@localhost"},
 		Log:      log,
 	})
+	if err := s.newRunner(); err != nil {
+		return nil, err
+	}
 	s.metrics = newMetrics(s)
 	s.mux = http.NewServeMux()
 	hook := &webhook.Handler{
@@ -252,7 +259,16 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	workerDone := make(chan struct{})
 	workCtx, stopWork := context.WithCancel(context.Background())
-	go func() { defer close(workerDone); s.work(workCtx) }()
+	go func() {
+		defer close(workerDone)
+		var wg sync.WaitGroup
+		if s.runner != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.runner.Run(workCtx) }()
+		}
+		s.work(workCtx)
+		wg.Wait()
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -390,6 +406,13 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 		return
 	}
 	if !rep.UpToDate {
+		// The deployments are durable before the cursor moves: a crash in
+		// between republishes nothing new and finds the same jobs.
+		if err := s.enqueue(last, rep); err != nil {
+			s.markFinished(entries)
+			s.halt(err)
+			return
+		}
 		c := webhook.Cursor{Source: rep.SourceCommit, Target: rep.TargetCommit, Time: time.Now().UTC()}
 		if c.Target == "" {
 			c.Target = cur.Target
@@ -510,12 +533,18 @@ func short(sha string) string {
 }
 
 func (s *Server) setStatus(ctx context.Context, ev webhook.PushEvent, st publish.State, desc, link string) {
-	r, ok := s.status[ev.Forge]
+	s.setStatusOn(ctx, ev.Forge, ev.Repo, ev.After, "", st, desc, link)
+}
+
+// setStatusOn sets a commit status; name "" is nbpipe's own publish status.
+func (s *Server) setStatusOn(ctx context.Context, forge webhook.Forge, repo, commit, name string, st publish.State, desc, link string) {
+	r, ok := s.status[forge]
 	if !ok {
 		return
 	}
-	if err := r.SetStatus(ctx, publish.Status{Repo: ev.Repo, Commit: ev.After, State: st, Description: redact.Text(desc), TargetURL: redact.URL(link)}); err != nil {
-		s.log.Warn("commit status not set", "delivery", ev.DeliveryID, "err", err)
+	err := r.SetStatus(ctx, publish.Status{Repo: repo, Commit: commit, State: st, Description: redact.Text(desc), TargetURL: redact.URL(link), Context: name})
+	if err != nil {
+		s.log.Warn("commit status not set", "repo", repo, "commit", short(commit), "context", name, "err", redact.Text(err.Error()))
 	}
 }
 
@@ -539,6 +568,10 @@ func (s *Server) writeAudit(ev webhook.PushEvent, rep *pipeline.Report, err erro
 	if rep != nil {
 		rec["report"] = rep
 	}
+	s.appendAudit(rec, err)
+}
+
+func (s *Server) appendAudit(rec map[string]any, err error) {
 	if err != nil {
 		rec["error"] = redact.Text(err.Error())
 	}
