@@ -3,6 +3,7 @@ package action
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -316,4 +317,68 @@ func TestErrorAnnotationsPointAtTheNotebook(t *testing.T) {
 	if len(errs) != 1 || errs[0] != want {
 		t.Fatalf("annotations:\n%q\nwant\n%q", errs, want)
 	}
+}
+
+func TestRedact(t *testing.T) {
+	red := newRedactor("tok-source-1234", "ab", "")
+	cases := []struct{ in, want string }{
+		{`clone "https://x-access-token:ghs_abc@github.com/acme/dags.git": authentication required`, `clone "https://***@github.com/acme/dags.git": authentication required`},
+		{"push http://bot:p%40ss@gitea:3000/x.git and git://u:v@h/r", "push http://***@gitea:3000/x.git and git://***@h/r"},
+		{"https://u:p@ss@host/x", "https://***@host/x"},
+		{"token tok-source-1234 leaked", "token *** leaked"},
+		{"http://gitea:3000/platform/dags.git", "http://gitea:3000/platform/dags.git"},
+		{"mail a@b.example about ab", "mail a@b.example about ab"}, // too short to be a token
+		{"ssh://git@github.com/acme/x.git", "ssh://***@github.com/acme/x.git"},
+	}
+	for _, c := range cases {
+		if got := red.text(c.in); got != c.want {
+			t.Errorf("text(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	var logs strings.Builder
+	log := slog.New(red.handler(slog.NewTextHandler(&logs, nil))).With("url", "https://u:tok-source-1234@h/x")
+	log.Error("fetch https://u:pw@h/x failed", "err", errors.New("auth tok-source-1234"), slog.Group("g", "remote", "http://a:b@c/d"))
+	if s := logs.String(); strings.Contains(s, "tok-source-1234") || strings.Contains(s, "u:pw@") || strings.Contains(s, "a:b@") {
+		t.Fatalf("a credential reached the log: %s", s)
+	}
+}
+
+// TestRunPrintsNoToken: whatever fails, no token given to the Action, nor
+// the credentials of any URL, reaches the step's error, its log, its
+// workflow commands, its summary or its outputs.
+func TestRunPrintsNoToken(t *testing.T) {
+	srv := gittest.NewServer(t)
+	src := srv.Repo(t, "acme/notebooks")
+	work := gittest.Clone(t, src)
+	after := gittest.Commit(t, work, "notebooks", map[string]string{
+		"etl.ipynb": `{"nbformat": 4, "metadata": {}, "cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1"}]}`,
+	})
+	gittest.Run(t, work, "git", "push", "-q", "origin", "main")
+	payload, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": after,
+		"repository": map[string]any{"full_name": "acme/notebooks"}, "sender": map[string]any{"login": "dev"}})
+	env, summary := runEnv(t, string(payload))
+	secrets := []string{"tok-source-1234", "tok-target-5678", "inline-pw-9999"}
+	env["GITHUB_SERVER_URL"] = srv.URL
+	env["INPUT_TOKEN"] = secrets[0]
+	env["INPUT_TARGET-TOKEN"] = secrets[1]
+	// A target that does not answer, with a token as the user of its URL
+	// (url.Redacted masks only passwords).
+	env["INPUT_TARGET-URL"] = "http://" + secrets[2] + "@127.0.0.1:1/dags.git"
+	getenv := func(k string) string { return env[k] }
+	var out, logs strings.Builder
+	a := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(&out))
+	err := Run(context.Background(), a, getenv, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err == nil {
+		t.Fatal("Run succeeded against a target that does not answer")
+	}
+	sum, _ := os.ReadFile(summary)
+	outputs, _ := os.ReadFile(env["GITHUB_OUTPUT"])
+	for name, text := range map[string]string{"error": err.Error(), "workflow commands": out.String(), "log": logs.String(), "summary": string(sum), "outputs": string(outputs)} {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("the %s holds %s:\n%s", name, s, text)
+			}
+		}
+	}
+	t.Logf("error: %v", err)
 }
