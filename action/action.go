@@ -91,8 +91,11 @@ func run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	p := pipeline.New(pipeline.Config{
 		Lookup: func(repo string) (pipeline.Source, bool) {
 			return pipeline.Source{
-				CloneURL:  strings.TrimSuffix(gh.ServerURL, "/") + "/" + repo + ".git",
-				Token:     token,
+				CloneURL: strings.TrimSuffix(gh.ServerURL, "/") + "/" + repo + ".git",
+				Token:    token,
+				// The pipeline sends the token only to this host: without
+				// it the token was dropped and private sources failed.
+				TokenHost: pipeline.HostOf(gh.ServerURL),
 				TargetDir: a.GetInput("target-dir"),
 			}, repo == gh.Repository
 		},

@@ -6,7 +6,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -381,4 +385,49 @@ func TestRunPrintsNoToken(t *testing.T) {
 		}
 	}
 	t.Logf("error: %v", err)
+}
+
+// TestRunClonesAPrivateSource: the token input reaches the forge the run
+// belongs to (GITHUB_SERVER_URL), so a private source repository clones.
+func TestRunClonesAPrivateSource(t *testing.T) {
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git not installed")
+	}
+	srv := gittest.NewServer(t)
+	src := srv.Repo(t, "acme/notebooks")
+	target := srv.Repo(t, "dags")
+	work := gittest.Clone(t, src)
+	after := gittest.Commit(t, work, "notebooks", map[string]string{
+		"etl.ipynb": `{"nbformat": 4, "metadata": {}, "cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1"}]}`,
+	})
+	gittest.Run(t, work, "git", "push", "-q", "origin", "main")
+	// The same repositories behind Basic auth, as a private repository on
+	// the forge.
+	backend := &cgi.Handler{Path: gitPath, Args: []string{"http-backend"}, Env: []string{"GIT_PROJECT_ROOT=" + srv.Root, "GIT_HTTP_EXPORT_ALL=1"}}
+	private := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pass, ok := r.BasicAuth(); !ok || pass != "src-token-1234" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		backend.ServeHTTP(w, r)
+	}))
+	t.Cleanup(private.Close)
+
+	payload, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": after,
+		"repository": map[string]any{"full_name": "acme/notebooks"}, "sender": map[string]any{"login": "dev"}})
+	env, _ := runEnv(t, string(payload))
+	env["GITHUB_SERVER_URL"] = private.URL
+	env["INPUT_TOKEN"] = "src-token-1234"
+	env["INPUT_TARGET-URL"] = target
+	getenv := func(k string) string { return env[k] }
+	a := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(io.Discard))
+	if err := Run(context.Background(), a, getenv, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("a private source with the token input: %v", err)
+	}
+	out, _ := os.ReadFile(env["GITHUB_OUTPUT"])
+	if !strings.Contains(string(out), "converted<<") || !strings.Contains(string(out), "\n1\n") {
+		t.Fatalf("outputs:\n%s", out)
+	}
 }
