@@ -27,6 +27,16 @@ type notebookFile struct {
 	repo *convert.RepoConfig
 }
 
+const convertUsage = `Usage: nbpipe convert [--out DIR] [--target LIST] [--mode batch|per_cell] [--json] [--config FILE] [PATH...]
+
+Converts notebooks (files or directories, searched recursively; hidden folders
+skipped) into Airflow DAGs, Spark job files and Ilum services under DIR.
+Without PATH it converts the bundled example notebooks. The exit status is 1
+when any notebook failed (the others are still written).
+
+Flags:
+`
+
 func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -35,9 +45,14 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	mode := fl.String("mode", "", "DAG mode: batch or per_cell")
 	asJSON := fl.Bool("json", false, "print the report as JSON")
 	configFile := fl.String("config", "", "repository config `file` (.nbpipe.yaml) for every PATH")
+	help := helpFlag(fl, convertUsage)
 	paths, err := parseInterleaved(fl, args)
 	if err != nil {
 		return 2
+	}
+	if *help {
+		printUsage(fl, stdout, convertUsage)
+		return 0
 	}
 	server := map[string]any{}
 	if *targets != "" {

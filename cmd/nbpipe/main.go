@@ -19,6 +19,9 @@ Usage:
   nbpipe convert [--out DIR] [--target LIST] [--mode batch|per_cell] [--json] [--config FILE] [PATH...]
       Convert notebooks (files or directories, recursively). Without PATH it converts
       the bundled example notebooks.
+  nbpipe check [--json] [--config FILE] [-q] [PATH...]
+      Check notebooks as convert would, writing nothing: one finding per line,
+      PATH:cell N:line M: LEVEL: MESSAGE; exit 1 when a notebook has an error.
   nbpipe serve [--config FILE] [--listen ADDR] [--gitea-secret S] [--target-url URL] ...
       Receive GitHub and Gitea push webhooks and publish DAGs to the target repository.
       Without any configuration it runs the embedded default on 127.0.0.1:8080.
@@ -30,6 +33,25 @@ Usage:
       List, replay or drop the pushes nbpipe serve gave up on (dead letters).
   nbpipe version
 `
+
+const actionUsage = `Usage: nbpipe action
+
+The GitHub/Gitea Actions entrypoint (see action.yml). It takes no flags: the
+inputs come from the runner's environment (INPUT_TARGET-URL, INPUT_TARGET-TOKEN,
+..., GITHUB_EVENT_PATH), it converts and publishes the notebooks of the push
+that triggered the workflow, and writes the outputs and the step summary.
+`
+
+// wantsHelp reports whether a command without flags of its own was asked for help.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			return true
+		}
+	}
+	return false
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -45,9 +67,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "convert":
 		return runConvert(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "action":
+		if wantsHelp(args[1:]) {
+			fmt.Fprint(stdout, actionUsage)
+			return 0
+		}
 		return runAction(ctx, stdout, stderr)
 	case "spool":
 		return runSpool(args[1:], stdout, stderr)
