@@ -132,7 +132,7 @@ func deployments(ev webhook.PushEvent, rep *pipeline.Report, withAirflow, withIl
 // auditJob appends a deployment's outcome, with every step and its timing,
 // to the audit log.
 func (s *Server) auditJob(j trigger.Job, outcome map[string]any, err error) {
-	rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "deployment": j.Kind, "forge": j.Forge, "repo": j.Repo,
+	rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339Nano), "published": j.PublishedAt.Format(time.RFC3339Nano), "deployment": j.Kind, "forge": j.Forge, "repo": j.Repo,
 		"source_commit": j.SourceCommit, "target_commit": j.TargetCommit, "notebook": j.Notebook, "dag_id": j.DagID,
 		"run_id": j.RunID, "run_url": j.RunURL, "attempts": j.Attempts + 1, "outcome": outcome}
 	s.appendAudit(rec, err)

@@ -250,9 +250,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler: s.mux,
 		// Slow senders must not hold connections: headers, then the whole
-		// body (25 MB at a slow 1 MB/s fits), then idle keep-alives.
+		// body (forges give up on a delivery after 5-10 s), then idle keep-alives.
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -394,7 +394,7 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 		log.Warn("push dropped", "err", err)
 		for _, e := range entries {
 			s.setStatus(ctx, e.Event, publish.StateError, "nbpipe: "+err.Error(), "")
-			s.writeAudit(e.Event, nil, err)
+			s.writeAudit(e, nil, err)
 			s.finish(e)
 		}
 		return
@@ -446,7 +446,7 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 			desc = "with " + short(rep.SourceCommit) + ": " + desc
 		}
 		s.setStatus(ctx, e.Event, state, desc, s.targetLink(rep.TargetCommit))
-		s.writeAudit(e.Event, rep, nil)
+		s.writeAudit(e, rep, nil)
 		s.finish(e)
 	}
 }
@@ -458,7 +458,7 @@ func (s *Server) retry(ctx context.Context, log *slog.Logger, e webhook.Entry, c
 	if e.Attempts+1 >= s.cfg.MaxAttempts {
 		log.Error("push failed; giving up", "delivery", e.Event.DeliveryID, "attempts", e.Attempts+1, "err", cause)
 		s.setStatus(ctx, e.Event, publish.StateError, fmt.Sprintf("nbpipe gave up after %d attempts: %v", e.Attempts+1, cause), "")
-		s.writeAudit(e.Event, nil, fmt.Errorf("dead letter after %d attempts: %w", e.Attempts+1, cause))
+		s.writeAudit(e, nil, fmt.Errorf("dead letter after %d attempts: %w", e.Attempts+1, cause))
 		s.metrics.dead.Inc()
 		if err := s.spool.Bury(e, cause); err != nil {
 			s.markFinished([]webhook.Entry{e})
@@ -562,9 +562,12 @@ func (s *Server) targetLink(commit string) string {
 	return u.String() + "/commit/" + commit
 }
 
-// writeAudit appends one JSON line per processed push.
-func (s *Server) writeAudit(ev webhook.PushEvent, rep *pipeline.Report, err error) {
-	rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "delivery": ev.DeliveryID, "forge": ev.Forge, "repo": ev.Repo, "ref": ev.Ref, "before": ev.Before, "after": ev.After}
+// writeAudit appends one JSON line per processed push: when it was
+// accepted and finished (for latency), what it was, and its report.
+func (s *Server) writeAudit(e webhook.Entry, rep *pipeline.Report, err error) {
+	ev := e.Event
+	rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339Nano), "accepted": e.Accepted.Format(time.RFC3339Nano),
+		"delivery": ev.DeliveryID, "forge": ev.Forge, "repo": ev.Repo, "ref": ev.Ref, "before": ev.Before, "after": ev.After}
 	if rep != nil {
 		rec["report"] = rep
 	}

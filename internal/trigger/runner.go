@@ -143,6 +143,7 @@ func (e errFinal) Unwrap() error { return e.error }
 
 func (r *Runner) runJob(ctx context.Context, j Job) {
 	log := r.Log.With("job", j.Kind, "dag_id", j.DagID, "repo", j.Repo, "source", short(j.SourceCommit))
+	started := time.Now()
 	var (
 		outcome map[string]any
 		err     error
@@ -178,6 +179,10 @@ func (r *Runner) runJob(ctx context.Context, j Job) {
 		log.Info("deployment done", "outcome", outcome)
 	}
 	if r.Audit != nil {
+		if outcome == nil {
+			outcome = map[string]any{}
+		}
+		outcome["started"] = started.UTC().Format(time.RFC3339Nano)
 		r.Audit(j, outcome, err)
 	}
 	if derr := r.Queue.Done(j); derr != nil {

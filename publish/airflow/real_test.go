@@ -1,18 +1,15 @@
 package airflow
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nbpipe/nbpipe/internal/airflowtest"
 	"github.com/nbpipe/nbpipe/internal/gittest"
 )
 
@@ -71,80 +68,12 @@ with DAG("nb_pooled", schedule=None, default_args={"retries": 0}, tags=["nbpipe-
 `
 )
 
-// airflowInstance is the JSON line of scripts/airflow.sh start. It holds
-// secrets: never log it.
-type airflowInstance struct {
-	URL            string `json:"url"`
-	JWTSecret      string `json:"jwt_secret"`
-	User           string `json:"user"`
-	Password       string `json:"password"`
-	ViewerPassword string `json:"viewer_password"`
-	Bundle         string `json:"bundle"`
-	Home           string `json:"home"`
-}
+type airflowInstance = airflowtest.Instance
 
-// needVenv skips a real-Airflow test without NBPIPE_VENV, unless CI is set:
-// there the tier must run, so its absence fails.
-func needVenv(t *testing.T) string {
-	t.Helper()
-	venv := os.Getenv("NBPIPE_VENV")
-	if venv == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but NBPIPE_VENV is not: the real Airflow tier must run in CI (NBPIPE_VENV=\"$(scripts/pyenv.sh)\", as make test does)")
-		}
-		t.Skip("NBPIPE_VENV is not set: skipping the real Airflow 3 tests (make test sets it from scripts/pyenv.sh)")
-	}
-	for _, tool := range []string{"git", "curl", "setsid", "bash"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("the real Airflow test needs %s: %v", tool, err)
-		}
-	}
-	return venv
-}
+func needVenv(t *testing.T) string { return airflowtest.NeedVenv(t) }
 
-// startAirflow runs scripts/airflow.sh start in a temp dir and stops it when
-// the test ends.
 func startAirflow(t *testing.T, venv, repoURL, refresh string) airflowInstance {
-	t.Helper()
-	script, err := filepath.Abs("../../scripts/airflow.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, name := range []string{"scheduler", "dag-processor"} {
-				if b, err := os.ReadFile(filepath.Join(dir, "logs", name+".log")); err == nil {
-					t.Logf("---- last lines of %s.log:\n%s", name, lastLines(string(b), 25))
-				}
-			}
-		}
-		t0 := time.Now()
-		out, err := exec.Command("bash", script, "stop", dir).CombinedOutput()
-		if err != nil {
-			t.Errorf("airflow.sh stop: %v\n%s", err, out)
-		}
-		t.Logf("airflow.sh stop took %.1f s", time.Since(t0).Seconds())
-	})
-	cmd := exec.Command("bash", script, "start", dir)
-	cmd.Env = append(os.Environ(), "NBPIPE_VENV="+venv, "NBPIPE_AIRFLOW_REPO_URL="+repoURL,
-		"NBPIPE_AIRFLOW_TRACKING_REF=main", "NBPIPE_AIRFLOW_REFRESH="+refresh)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	t0 := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("airflow.sh start: %v\n%s", err, stderr.String())
-	}
-	var inst airflowInstance
-	if err := json.Unmarshal(stdout.Bytes(), &inst); err != nil || inst.URL == "" || inst.JWTSecret == "" || inst.Password == "" {
-		t.Fatalf("airflow.sh start printed no instance line (%v); stderr:\n%s", err, stderr.String())
-	}
-	if inst.Bundle != "nbpipe" || inst.User != "admin" || inst.Home != dir {
-		t.Fatalf("instance: bundle %q user %q home %q", inst.Bundle, inst.User, inst.Home)
-	}
-	t.Logf("airflow.sh start took %.1f s (api-server, scheduler, dag-processor healthy)", time.Since(t0).Seconds())
-	return inst
+	return airflowtest.Start(t, venv, repoURL, refresh)
 }
 
 // gitContains reports whether version includes commit, by git ancestry in
