@@ -167,3 +167,23 @@ func TestTokenNeverSentToAnotherHost(t *testing.T) {
 		t.Fatal("sameHost")
 	}
 }
+
+// A DAG bundle reads the whole target repository: each target directory
+// gets an .airflowignore for the job files and service classes, unless the
+// platform team keeps its own there.
+func TestAirflowIgnoreBesideTheDAGs(t *testing.T) {
+	f := newFixture(t)
+	f.push("a", map[string]string{"etl.ipynb": notebook("x = 1\n", map[string]any{"targets": []string{"airflow", "pyfile"}})})
+	_, files := f.targetFiles()
+	if got := files["team/.airflowignore"]; got != string(AirflowIgnore) || !strings.Contains(got, "spark/") || !strings.Contains(got, "ilum/") {
+		t.Fatalf("team/.airflowignore:\n%q", got)
+	}
+	// A hand-written one is never replaced, and the push is not failed.
+	dir := gittest.Clone(t, f.target)
+	gittest.Commit(t, dir, "own ignore", map[string]string{"team/.airflowignore": "custom\n"})
+	gittest.Run(t, dir, "git", "push", "-q", "origin", "main")
+	rep := f.push("b", map[string]string{"etl.ipynb": notebook("x = 2\n", nil)})
+	if _, files = f.targetFiles(); files["team/.airflowignore"] != "custom\n" || len(rep.Refused) != 0 {
+		t.Fatalf("the platform team's .airflowignore: %q, refused %v", files["team/.airflowignore"], rep.Refused)
+	}
+}

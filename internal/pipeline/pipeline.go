@@ -318,7 +318,20 @@ func (p *Processor) run(ctx context.Context, req Request, src Source, cache stri
 	plan := func(t *publish.Tree) ([]publish.FileChange, error) {
 		out, coll, err := planWrites(t, writes, rep, ev.Repo)
 		collisions = coll
-		return out, err
+		ignore := airflowIgnore(src.TargetDir, out)
+		if err != nil || ignore == nil {
+			return out, err
+		}
+		// The .airflowignore is nbpipe's only where it wrote it: a file the
+		// platform team put there is left as it is, and not reported.
+		old, exists, err := t.Read(ignore.Path)
+		if err != nil {
+			return nil, err
+		}
+		if !exists || convert.IsOwned(old) {
+			out = append(out, *ignore)
+		}
+		return out, nil
 	}
 	msg := publish.CommitMessage(
 		fmt.Sprintf("nbpipe: %s@%s", ev.Repo, short(to)),
@@ -499,6 +512,28 @@ func resolveOutputs(rep *Report) []publish.FileChange {
 	}
 	sort.Slice(writes, func(i, j int) bool { return writes[i].Path < writes[j].Path })
 	return writes
+}
+
+// AirflowIgnore is the .airflowignore nbpipe keeps in each target
+// directory: a DAG bundle (GitDagBundle, git-sync) reads the whole target
+// repository, and the dag-processor would import the Spark job files and
+// Ilum service classes too (any .py file that mentions "dag" or "airflow"),
+// failing on pyspark or ilum imports Airflow does not have. Patterns use
+// Airflow 3's default glob syntax, relative to this file's directory.
+var AirflowIgnore = []byte("# Written by nbpipe: only dags/ holds Airflow DAGs here.\n" +
+	convert.OwnershipMarker + "\n" +
+	"spark/\n" +
+	"ilum/\n")
+
+// airflowIgnore returns the .airflowignore to write with a publish that
+// writes outputs under dir, nil when it writes none.
+func airflowIgnore(dir string, writes []publish.FileChange) *publish.FileChange {
+	for _, w := range writes {
+		if w.Content != nil {
+			return &publish.FileChange{Path: path.Join(targetDir(dir), ".airflowignore"), Content: AirflowIgnore}
+		}
+	}
+	return nil
 }
 
 // planWrites is the publish plan, a pure function of the target tree: the
