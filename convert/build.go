@@ -36,7 +36,8 @@ type builder struct {
 	cfg    Config
 	r      *reporter
 	fmCell int
-	mode   kernelMode
+	kernel kernelInfo
+	sess   sessions
 }
 
 // unit is a code cell (or merged group) waiting to become a task.
@@ -90,7 +91,8 @@ func (b *builder) build() *model {
 		if strings.TrimSpace(c.Source) == "" {
 			continue
 		}
-		cls := classify(c, b.mode)
+		b.sess.observe(c.Source)
+		cls := classify(c, b.kernel, &b.sess)
 		if cls.kind == kindConfigure {
 			b.configure(cls, num, configure)
 			continue
@@ -115,7 +117,7 @@ func (b *builder) build() *model {
 		switch {
 		case u.cls.dropWhy != "":
 			sev := SevNotice
-			if strings.HasPrefix(u.cls.dropWhy, "unknown") {
+			if strings.HasPrefix(u.cls.dropWhy, "unknown") || u.cls.otherSession {
 				sev = SevWarning
 			}
 			b.r.add(sev, CodeDroppedCell, cell, 0, "dropped: %s", u.cls.dropWhy)
@@ -125,6 +127,9 @@ func (b *builder) build() *model {
 			continue
 		case !enabled[u.cls.kind]:
 			b.r.add(SevNotice, CodeDroppedCell, cell, 0, "dropped: %s cell (enabled_cell_kinds: %s)", u.cls.kind, strings.Join(b.cfg.EnabledCellKinds, ", "))
+			continue
+		case u.cls.foreign != "":
+			b.r.add(SevError, CodeKernel, cell, 0, "this cell is %s, not Python: nbpipe exports Python and %%%%sql cells (tag it skip, or make it a %%%%sql cell)", u.cls.foreign)
 			continue
 		}
 		t := task{tags: tags, kind: u.cls.kind}
@@ -242,7 +247,7 @@ func (b *builder) mergeFragments(units []unit) []unit {
 	var out []unit
 	for i := 0; i < len(units); i++ {
 		u := units[i]
-		if !isPythonKind(u.cls.kind) || u.cls.dropWhy != "" {
+		if !isPythonKind(u.cls.kind) || u.cls.dropWhy != "" || u.cls.foreign != "" {
 			out = append(out, u)
 			continue
 		}
@@ -251,7 +256,7 @@ func (b *builder) mergeFragments(units []unit) []unit {
 			if why == "" {
 				break
 			}
-			if i+1 >= len(units) || !isPythonKind(units[i+1].cls.kind) || units[i+1].cls.dropWhy != "" {
+			if i+1 >= len(units) || !isPythonKind(units[i+1].cls.kind) || units[i+1].cls.dropWhy != "" || units[i+1].cls.foreign != "" {
 				c, l := u.lineOf(strings.Count(strings.TrimRight(u.body, "\n"), "\n") + 1)
 				next := "it is the last code cell"
 				if i+1 < len(units) {
@@ -270,6 +275,9 @@ func (b *builder) mergeFragments(units []unit) []unit {
 			for _, s := range n.segs {
 				u.segs = append(u.segs, segment{cell: s.cell, bodyLine: s.bodyLine, start: start + s.start - 1})
 			}
+			if n.cls.raw != "" && len(n.segs) == 1 {
+				n.body = n.cls.raw // a continuation keeps its indent
+			}
 			u.body += n.body
 			u.tags = append(append([]string{}, u.tags...), n.tags...)
 			u.cls.wrappers = append(u.cls.wrappers, n.cls.wrappers...)
@@ -287,7 +295,13 @@ func incompleteReason(src string) string {
 // python checks and sanitizes one Python unit.
 func (b *builder) python(u *unit, m *model) (string, bool) {
 	sr := scanSource(u.body)
-	issues := append(append([]syntaxIssue{}, sr.issues...), statementIssues(sr.lines)...)
+	issues := append([]syntaxIssue{}, sr.issues...)
+	for _, is := range statementIssues(sr.lines) {
+		// print statements are removed with print() calls (strip_print).
+		if !(is.py2print && b.cfg.StripPrint) {
+			issues = append(issues, is)
+		}
+	}
 	sort.SliceStable(issues, func(i, j int) bool { return issues[i].line < issues[j].line })
 	for _, is := range issues {
 		c, l := u.lineOf(is.line)

@@ -82,12 +82,16 @@ func Convert(notebookPath string, data []byte, opt Options) *Result {
 	r := &reporter{findings: []Finding{}} // [] rather than null in JSON
 	defer func() { res.Findings = r.findings }()
 
-	nb, err := ParseNotebook(notebookPath, data)
+	parse := ParseNotebook
+	if IsJupytextPath(notebookPath) {
+		parse = ParseJupytext
+	}
+	nb, err := parse(notebookPath, data)
 	if err != nil {
 		r.add(SevError, CodeInvalidNotebook, 0, 0, "%s", strings.TrimPrefix(err.Error(), notebookPath+": "))
 		return res
 	}
-	mode, err := checkKernel(nb.Kernel)
+	kernel, err := checkKernel(nb.Kernel)
 	if err != nil {
 		r.add(SevError, CodeKernel, 0, 0, "%v", err)
 		return res
@@ -107,7 +111,7 @@ func Convert(notebookPath string, data []byte, opt Options) *Result {
 	}
 	res.DagID, res.Mode = cfg.DagID, cfg.Mode
 
-	b := &builder{nb: nb, cfg: cfg, r: r, fmCell: fmCell, mode: mode}
+	b := &builder{nb: nb, cfg: cfg, r: r, fmCell: fmCell, kernel: kernel}
 	m := b.build()
 	if r.errors() > 0 {
 		return res

@@ -36,7 +36,7 @@ func projectNotebooks(t testing.TB) []namedNotebook {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
-			if !strings.HasSuffix(e.Name(), ".ipynb") {
+			if !strings.HasSuffix(e.Name(), ".ipynb") && !(dir == "notebooks" && strings.HasSuffix(e.Name(), ".py")) {
 				continue
 			}
 			data, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
@@ -75,7 +75,7 @@ func TestGolden(t *testing.T) {
 			if err := res.Err(); err != nil {
 				t.Fatal(err)
 			}
-			dir := filepath.Join("testdata", "golden", strings.TrimSuffix(nb.name, ".ipynb"))
+			dir := filepath.Join("testdata", "golden", strings.TrimSuffix(strings.TrimSuffix(nb.name, ".ipynb"), ".py"))
 			want := map[string][]byte{"report.txt": []byte(report(res))}
 			for _, f := range res.Files {
 				want[filepath.FromSlash(f.Path)] = f.Content
@@ -231,16 +231,10 @@ func TestCorpusOutcomes(t *testing.T) {
 		"nbconvert__attachment.ipynb":                                                 convert.CodeEmpty,
 		"papermill__binder.ipynb":                                                     convert.CodeEmpty,
 		"papermill__blank-vscode.ipynb":                                               convert.CodeEmpty,
-		"papermill__broken1.ipynb":                                                    convert.CodeSyntax,
 		"papermill__complex_parameters.ipynb":                                         convert.CodeSyntax,
 		"papermill__line_magic_error.ipynb":                                           convert.CodeEmpty,
 		"papermill__notimplemented_translator.ipynb":                                  convert.CodeKernel,
-		"spark-py-notebooks__nb10-sql-dataframes.ipynb":                               convert.CodeSyntax,
-		"spark-py-notebooks__nb8-mllib-logit.ipynb":                                   convert.CodeSyntax,
-		"sparkmagic__Magics_in_IPython_Kernel.ipynb":                                  convert.CodeSyntax,
 		"sparkmagic__Multilang_Notebook.ipynb":                                        convert.CodeKernel,
-		"sparkmagic__Pyspark_Kernel.ipynb":                                            convert.CodeSyntax,
-		"sparkmagic__Spark_Kernel.ipynb":                                              convert.CodeKernel,
 		"sparkmagic__alti_thriftsql_demo.ipynb":                                       convert.CodeKernel,
 		"sparkmagic__spark_collect_magic_example.ipynb":                               convert.CodeKernel,
 	}

@@ -70,8 +70,9 @@ func (l *logicalLine) isDecorator() bool {
 
 // syntaxIssue is a problem the scanner can prove without a full parser.
 type syntaxIssue struct {
-	line int
-	msg  string
+	line     int
+	msg      string
+	py2print bool // a Python 2 print statement, which sanitizing can remove
 }
 
 type scanResult struct {
@@ -166,6 +167,13 @@ body:
 	case '?':
 		ll.kind = lineHelp
 		s.toEOL()
+		s.finish(&ll)
+		return
+	}
+	if automagicInstall(s.src[s.pos:]) {
+		// IPython's automagic: a bare `pip install x` runs %pip.
+		ll.kind = lineMagic
+		s.escapeLine()
 		s.finish(&ll)
 		return
 	}
@@ -536,12 +544,9 @@ func statementIssues(lines []logicalLine) []syntaxIssue {
 			continue
 		}
 		t0 := l.toks[0]
-		if t0.kind == tokName && (t0.text == "print" || t0.text == "exec") && len(l.toks) > 1 {
-			t1 := l.toks[1]
-			if t1.kind == tokString || t1.kind == tokNumber || (t1.kind == tokName && !isKeywordOperator(t1.text)) || t1.text == ">>" {
-				out = append(out, syntaxIssue{line: l.first, msg: fmt.Sprintf("Python 2 %s statement (Python 3 needs %s(...))", t0.text, t0.text)})
-				continue
-			}
+		if name := py2Statement(l.toks); name != "" {
+			out = append(out, syntaxIssue{line: l.first, msg: fmt.Sprintf("Python 2 %s statement (Python 3 needs %s(...))", name, name), py2print: name == "print"})
+			continue
 		}
 		if i := adjacentNames(l.toks); i > 0 {
 			out = append(out, syntaxIssue{line: l.toks[i].line, msg: fmt.Sprintf("%q cannot follow %q here (is this cell Scala, or Python 2?)", l.toks[i].text, l.toks[i-1].text)})
@@ -560,6 +565,46 @@ func statementIssues(lines []logicalLine) []syntaxIssue {
 		}
 	}
 	return out
+}
+
+// py2Statement returns "print" or "exec" when the tokens are a Python 2
+// print or exec statement (`print x`, `print >>f, x`, `exec code in ns`).
+func py2Statement(toks []token) string {
+	if len(toks) < 2 {
+		return ""
+	}
+	t0, t1 := toks[0], toks[1]
+	if t0.kind != tokName || (t0.text != "print" && t0.text != "exec") {
+		return ""
+	}
+	if t1.kind == tokString || t1.kind == tokNumber || (t1.kind == tokName && !isKeywordOperator(t1.text)) || t1.text == ">>" {
+		return t0.text
+	}
+	return ""
+}
+
+// automagicCommands are the magics IPython's automagic runs without a %
+// that nbpipe treats as line magics: package installs.
+var automagicCommands = []string{"pip", "pip3", "conda", "mamba", "micromamba"}
+
+// automagicInstall reports whether a line is a bare `pip install x` (or
+// conda/mamba), which IPython runs as the %pip/%conda magic.
+func automagicInstall(rest string) bool {
+	for _, cmd := range automagicCommands {
+		if !strings.HasPrefix(rest, cmd) || len(rest) == len(cmd) || (rest[len(cmd)] != ' ' && rest[len(cmd)] != '\t') {
+			continue
+		}
+		after := strings.TrimLeft(rest[len(cmd):], " \t")
+		word := after
+		if i := strings.IndexAny(after, " \t\r\n"); i >= 0 {
+			word = after[:i]
+		}
+		switch word {
+		case "install", "uninstall", "list", "show", "freeze", "download", "remove", "update", "create", "env", "config":
+			return true
+		}
+	}
+	return false
 }
 
 func isKeywordOperator(s string) bool {

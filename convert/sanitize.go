@@ -61,6 +61,8 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 				why[i] = "get_ipython() call"
 			case opt.stripPrint && isCallStatement(l.toks, "print"):
 				why[i] = "print() call"
+			case opt.stripPrint && py2Statement(l.toks) == "print":
+				why[i] = "Python 2 print statement"
 			case opt.stripDisplay && isCallStatement(l.toks, "display"):
 				why[i] = "display() call"
 			}

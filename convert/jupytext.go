@@ -1,0 +1,170 @@
+package convert
+
+import (
+	stdjson "encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Jupytext's percent format (https://jupytext.readthedocs.io/en/latest/formats-scripts.html)
+// stores a notebook as a .py script: an optional YAML header commented with
+// "# " between "# ---" lines, then cells that each start with a "# %%" line:
+//
+//	# %% optional title [markdown] tags=["parameters"]
+//
+// Markdown and raw cells are commented out; in code cells jupytext comments
+// out IPython magics ("# %pip install x"), which are read back as magics.
+
+// IsJupytextPath reports whether a path may hold a Jupytext percent-format
+// notebook (a .py file); only its content (a "# %%" line) tells for sure.
+func IsJupytextPath(p string) bool { return strings.EqualFold(pathExt(p), ".py") }
+
+func pathExt(p string) string {
+	i := strings.LastIndexAny(p, "./\\")
+	if i < 0 || p[i] != '.' {
+		return ""
+	}
+	return p[i:]
+}
+
+// cellMarker matches jupytext's percent cell marker: "# %%" then a space and
+// options, or the end of the line ("# %%time" is a commented cell magic).
+var cellMarker = regexp.MustCompile(`^#\s*%%(?:[ \t](.*))?$`)
+
+// markerMeta reads key=JSON pairs such as tags=["a", "b"].
+var markerMeta = regexp.MustCompile(`(\w+)=(\[[^\]]*\]|"[^"]*"|\S+)`)
+
+// commentedMagic is a magic or shell escape jupytext commented out in code.
+var commentedMagic = regexp.MustCompile(`^([ \t]*)# ?([%!?].*)$`)
+
+// ParseJupytext reads a percent-format script. A script without any "# %%"
+// line is not a notebook.
+func ParseJupytext(path string, data []byte) (*Notebook, error) {
+	text := strings.ReplaceAll(strings.TrimPrefix(string(data), "\ufeff"), "\r\n", "\n")
+	lines := strings.Split(text, "\n")
+	nb := &Notebook{Path: path, Format: 4}
+	i := 0
+	if len(lines) > 0 && strings.TrimSpace(lines[0]) == "# ---" {
+		for j := 1; j < len(lines); j++ {
+			if strings.TrimSpace(lines[j]) == "# ---" {
+				if err := nb.jupytextHeader(lines[1:j]); err != nil {
+					return nil, fmt.Errorf("%s: %w", path, err)
+				}
+				i = j + 1
+				break
+			}
+		}
+	}
+	found := false
+	for _, l := range lines[i:] {
+		if cellMarker.MatchString(l) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s: not a notebook: a .py file needs Jupytext percent-format cell markers (# %%%%)", path)
+	}
+	type pending struct {
+		typ  string
+		tags []string
+		body []string
+	}
+	var cur *pending
+	flush := func() {
+		if cur == nil {
+			return
+		}
+		body := cur.body
+		for len(body) > 0 && strings.TrimSpace(body[len(body)-1]) == "" {
+			body = body[:len(body)-1]
+		}
+		for len(body) > 0 && strings.TrimSpace(body[0]) == "" && cur.typ != "code" {
+			body = body[1:]
+		}
+		if cur.typ != "code" {
+			for k, l := range body {
+				switch {
+				case strings.HasPrefix(l, "# "):
+					body[k] = l[2:]
+				case strings.HasPrefix(l, "#"):
+					body[k] = l[1:]
+				}
+			}
+		} else {
+			for k, l := range body {
+				if m := commentedMagic.FindStringSubmatch(l); m != nil {
+					body[k] = m[1] + m[2]
+				}
+			}
+		}
+		nb.Cells = append(nb.Cells, Cell{Index: len(nb.Cells), Type: cur.typ, Source: strings.Join(body, "\n"), Tags: cur.tags})
+		cur = nil
+	}
+	for _, l := range lines[i:] {
+		if m := cellMarker.FindStringSubmatch(l); m != nil {
+			flush()
+			cur = &pending{typ: "code"}
+			opts := m[1]
+			switch {
+			case strings.Contains(opts, "[markdown]"), strings.Contains(opts, "[md]"):
+				cur.typ = "markdown"
+			case strings.Contains(opts, "[raw]"):
+				cur.typ = "raw"
+			}
+			for _, kv := range markerMeta.FindAllStringSubmatch(opts, -1) {
+				if kv[1] == "tags" {
+					if err := stdjson.Unmarshal([]byte(kv[2]), &cur.tags); err != nil {
+						nb.Cells = append(nb.Cells, Cell{}) // keep numbering honest in the error
+						return nil, fmt.Errorf("%s: cell %d: tags=%s is not a JSON list of strings", path, len(nb.Cells), kv[2])
+					}
+				}
+			}
+			continue
+		}
+		if cur == nil {
+			if strings.TrimSpace(l) == "" {
+				continue
+			}
+			cur = &pending{typ: "code"} // code before the first marker
+		}
+		cur.body = append(cur.body, l)
+	}
+	flush()
+	return nb, nil
+}
+
+// jupytextHeader reads the commented YAML header: jupyter.kernelspec and
+// jupyter.nbpipe (the notebook's metadata.nbpipe).
+func (nb *Notebook) jupytextHeader(lines []string) error {
+	var b strings.Builder
+	for _, l := range lines {
+		l = strings.TrimPrefix(strings.TrimPrefix(l, "#"), " ")
+		b.WriteString(l + "\n")
+	}
+	var h struct {
+		Jupyter struct {
+			Kernelspec struct {
+				Name     string `yaml:"name"`
+				Language string `yaml:"language"`
+			} `yaml:"kernelspec"`
+			Nbpipe any `yaml:"nbpipe"`
+		} `yaml:"jupyter"`
+	}
+	if err := yaml.Unmarshal([]byte(b.String()), &h); err != nil {
+		return fmt.Errorf("invalid Jupytext header: %s", yamlErrText(err))
+	}
+	nb.Kernel.Name = h.Jupyter.Kernelspec.Name
+	nb.Kernel.Language = strings.ToLower(h.Jupyter.Kernelspec.Language)
+	if h.Jupyter.Nbpipe != nil {
+		js, err := stdjson.Marshal(h.Jupyter.Nbpipe)
+		if err != nil {
+			return fmt.Errorf("invalid Jupytext header: jupyter.nbpipe: %v", err)
+		}
+		nb.Metadata = js
+	}
+	return nil
+}
