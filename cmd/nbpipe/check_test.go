@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// badNotebook has a Python 2 print in cell 2, line 2 and an invalid tag on cell 3.
+// badNotebook has Scala in cell 2, line 2 and an invalid tag on cell 3.
 const badNotebook = `{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
  {"cell_type": "markdown", "metadata": {}, "source": "# Bad\n"},
- {"cell_type": "code", "metadata": {}, "source": "x = 1\nprint x\n"},
+ {"cell_type": "code", "metadata": {}, "source": "x = 1\nval y = 2\n"},
  {"cell_type": "code", "metadata": {"tags": ["retries:many"]}, "source": "y = 2\n"}]}`
 
 // warnNotebook converts, with a warning (invalid tag) and a notice (stripped line).
