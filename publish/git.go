@@ -634,6 +634,13 @@ func (r *Repo) Find(branch string, dirs []string, match func(content []byte) boo
 	return out, nil
 }
 
+// SetAuth replaces the credentials (a short-lived token was renewed).
+func (r *Repo) SetAuth(auth transport.AuthMethod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.auth = auth
+}
+
 // URL is the remote the clone follows.
 func (r *Repo) URL() string { return r.url }
 

@@ -97,7 +97,10 @@ func (g GiteaStatus) SetStatus(ctx context.Context, s Status) error {
 // GitHub Enterprise (and tests); empty means api.github.com.
 type GitHubStatus struct {
 	Token, BaseURL string
-	HTTP           *http.Client
+	// TokenFor supplies a token per repository instead of Token (a GitHub
+	// App's installation token).
+	TokenFor func(ctx context.Context, repo string) (string, error)
+	HTTP     *http.Client
 }
 
 func (g GitHubStatus) SetStatus(ctx context.Context, s Status) error {
@@ -105,7 +108,13 @@ func (g GitHubStatus) SetStatus(ctx context.Context, s Status) error {
 	if err != nil {
 		return err
 	}
-	c := github.NewClient(g.HTTP).WithAuthToken(g.Token)
+	token := g.Token
+	if g.TokenFor != nil {
+		if token, err = g.TokenFor(ctx, s.Repo); err != nil {
+			return fmt.Errorf("github status on %s@%s: %w", s.Repo, short(s.Commit), err)
+		}
+	}
+	c := github.NewClient(g.HTTP).WithAuthToken(token)
 	if g.BaseURL != "" {
 		if c, err = c.WithEnterpriseURLs(g.BaseURL, g.BaseURL); err != nil {
 			return err

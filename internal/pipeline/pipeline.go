@@ -31,6 +31,9 @@ type Source struct {
 	// other host (a payload naming a foreign server, a GitHub push on a
 	// Gitea-configured server) is fetched without it.
 	TokenHost string
+	// TokenFunc supplies a short-lived token (a GitHub App installation
+	// token) when Token is empty.
+	TokenFunc func(ctx context.Context) (string, error)
 	// TargetDir is the directory of the target repository its outputs go
 	// under; nothing in the repository can redirect them elsewhere.
 	TargetDir string
@@ -39,12 +42,14 @@ type Source struct {
 // Config is what the processor needs from the server's configuration.
 type Config struct {
 	// Lookup returns the source settings of an allow-listed repository.
-	Lookup       func(repo string) (Source, bool)
-	TargetURL    string
-	TargetToken  string
-	TargetBranch string
-	CacheDir     string
-	Author       publish.Author
+	Lookup      func(repo string) (Source, bool)
+	TargetURL   string
+	TargetToken string
+	// TargetTokenFunc supplies a short-lived target token instead.
+	TargetTokenFunc func(ctx context.Context) (string, error)
+	TargetBranch    string
+	CacheDir        string
+	Author          publish.Author
 	// Layers are the server's conversion settings, under each repository's
 	// .nbpipe.yaml; Locked keys only the server may set.
 	Layers []convert.Layer
@@ -181,9 +186,16 @@ func (p *Processor) lock(name string) func() {
 }
 
 func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish.Repo, error) {
+	if name == targetCache && p.cfg.TargetTokenFunc != nil {
+		var err error
+		if token, err = p.cfg.TargetTokenFunc(ctx); err != nil {
+			return nil, fmt.Errorf("target credentials: %w", err)
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if r, ok := p.repos[name]; ok && r.URL() == url {
+		r.SetAuth(publish.TokenAuth("", token))
 		return r, nil
 	}
 	dir := path.Join(p.cfg.CacheDir, name)
@@ -241,7 +253,14 @@ func (p *Processor) Run(ctx context.Context, req Request) (*Report, error) {
 		src.CloneURL = ev.CloneURL
 	}
 	if !sameHost(src.CloneURL, src.TokenHost) {
-		src.Token = ""
+		src.Token, src.TokenFunc = "", nil
+	}
+	if src.Token == "" && src.TokenFunc != nil {
+		tok, err := src.TokenFunc(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: credentials: %w", ev.Repo, err)
+		}
+		src.Token = tok
 	}
 	cache := "source/" + cacheName(ev.Repo)
 	defer p.lock(cache)()

@@ -50,6 +50,10 @@ type Config struct {
 	GiteaToken   string       `yaml:"gitea_token"`
 	GitHubToken  string       `yaml:"github_token"`
 	GitHubAPI    string       `yaml:"github_api"`
+	// GitHubAppID and GitHubAppKeyFile authenticate nbpipe as a GitHub App
+	// (installation tokens per repository owner) instead of a token.
+	GitHubAppID      int    `yaml:"github_app_id"`
+	GitHubAppKeyFile string `yaml:"github_app_key_file"`
 	RatePerMin   int          `yaml:"rate_per_minute"`
 	RatePerHour  int          `yaml:"rate_per_hour"`
 	LogFormat    string       `yaml:"log_format"` // text or json
@@ -137,6 +141,8 @@ func (c *Config) settings() []setting {
 		{name: "gitea-url", env: []string{"NBPIPE_GITEA_URL", "GITEA_API_URL"}, usage: "Gitea base URL for commit statuses", str: &c.GiteaURL},
 		{name: "gitea-token", env: []string{"NBPIPE_GITEA_TOKEN", "GITEA_TOKEN"}, usage: "Gitea token", str: &c.GiteaToken, file: true},
 		{name: "github-token", env: []string{"NBPIPE_GITHUB_TOKEN", "GITHUB_TOKEN"}, usage: "GitHub token", str: &c.GitHubToken, file: true},
+		{name: "github-app-id", env: []string{"NBPIPE_GITHUB_APP_ID"}, usage: "GitHub App id (with --github-app-key-file, instead of a token)", num: &c.GitHubAppID},
+		{name: "github-app-key-file", env: []string{"NBPIPE_GITHUB_APP_KEY_FILE"}, usage: "the GitHub App's private key (PEM file)", str: &c.GitHubAppKeyFile},
 		{name: "github-api", env: []string{"NBPIPE_GITHUB_API"}, usage: "GitHub Enterprise API URL", str: &c.GitHubAPI},
 		{name: "rate-per-minute", env: []string{"NBPIPE_RATE_LIMIT_PER_MINUTE", "JPE_RATE_LIMIT_PER_MINUTE"}, usage: "pushes per sender per minute", num: &c.RatePerMin},
 		{name: "rate-per-hour", env: []string{"NBPIPE_RATE_LIMIT_PER_HOUR", "JPE_RATE_LIMIT_PER_HOUR"}, usage: "pushes per sender per hour", num: &c.RatePerHour},
@@ -339,6 +345,9 @@ func (c *Config) validate() error {
 		if s.Repo == "" || !doublestar.ValidatePattern(s.Repo) {
 			return fmt.Errorf("sources[%d]: needs repo (a name or glob)", i)
 		}
+	}
+	if (c.GitHubAppID == 0) != (c.GitHubAppKeyFile == "") {
+		return errors.New("github app: set github_app_id and github_app_key_file together")
 	}
 	if c.Workers < 1 || c.MaxAttempts < 1 {
 		return errors.New("workers and max-attempts must be at least 1")

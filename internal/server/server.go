@@ -29,6 +29,7 @@ import (
 	"github.com/nbpipe/nbpipe/internal/redact"
 	"github.com/nbpipe/nbpipe/internal/trigger"
 	"github.com/nbpipe/nbpipe/publish"
+	"github.com/nbpipe/nbpipe/publish/ghapp"
 	"github.com/nbpipe/nbpipe/webhook"
 )
 
@@ -90,6 +91,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.GitHubToken != "" {
 		s.status[webhook.GitHub] = publish.GitHubStatus{Token: cfg.GitHubToken, BaseURL: cfg.GitHubAPI}
 	}
+	var app *ghapp.App
+	if cfg.GitHubAppID != 0 {
+		if app, err = ghapp.Load(int64(cfg.GitHubAppID), cfg.GitHubAppKeyFile, cfg.GitHubAPI); err != nil {
+			return nil, err
+		}
+		s.status[webhook.GitHub] = publish.GitHubStatus{TokenFor: app.Token, BaseURL: cfg.GitHubAPI}
+	}
 	layer, err := convert.LayerFromValues("server config (convert)", cfg.Convert)
 	if err != nil {
 		return nil, err
@@ -106,8 +114,14 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 				return pipeline.Source{}, false
 			}
 			tok, host := cfg.sourceToken(r)
-			return pipeline.Source{CloneURL: r.CloneURL, Token: tok, TokenHost: host, TargetDir: r.TargetDir}, true
+			src := pipeline.Source{CloneURL: r.CloneURL, Token: tok, TokenHost: host, TargetDir: r.TargetDir}
+			if app != nil && tok == "" {
+				src.TokenHost = cfg.githubHost()
+				src.TokenFunc = func(ctx context.Context) (string, error) { return app.Token(ctx, repo) }
+			}
+			return src, true
 		},
+		TargetTokenFunc: appTargetToken(app, cfg),
 		MaxNotebookBytes: int64(cfg.MaxNotebookSize),
 		TargetURL:        cfg.TargetURL, TargetToken: cfg.TargetToken, TargetBranch: cfg.TargetBranch,
 		CacheDir: filepath.Join(cfg.StateDir, "git"),
@@ -149,6 +163,20 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return s, nil
+}
+
+// appTargetToken gives the target an installation token when the target is
+// a GitHub repository and nbpipe runs as a GitHub App without a target token.
+func appTargetToken(app *ghapp.App, cfg Config) func(context.Context) (string, error) {
+	if app == nil || cfg.TargetToken != "" {
+		return nil
+	}
+	u, err := url.Parse(cfg.TargetURL)
+	if err != nil || !strings.EqualFold(u.Host, cfg.githubHost()) {
+		return nil
+	}
+	repo := strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
+	return func(ctx context.Context) (string, error) { return app.Token(ctx, repo) }
 }
 
 func newMetrics(s *Server) *metrics {
