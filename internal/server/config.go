@@ -52,11 +52,15 @@ type Config struct {
 	GitHubAPI    string       `yaml:"github_api"`
 	// GitHubAppID and GitHubAppKeyFile authenticate nbpipe as a GitHub App
 	// (installation tokens per repository owner) instead of a token.
-	GitHubAppID      int    `yaml:"github_app_id"`
-	GitHubAppKeyFile string `yaml:"github_app_key_file"`
-	RatePerMin   int          `yaml:"rate_per_minute"`
-	RatePerHour  int          `yaml:"rate_per_hour"`
-	LogFormat    string       `yaml:"log_format"` // text or json
+	GitHubAppID int `yaml:"github_app_id"`
+	// SSHKeyFile and SSHKnownHosts (files) are for ssh:// and scp-style
+	// source and target URLs; host keys are always checked.
+	SSHKeyFile       string   `yaml:"ssh_key_file"`
+	SSHKnownHosts    []string `yaml:"ssh_known_hosts"`
+	GitHubAppKeyFile string   `yaml:"github_app_key_file"`
+	RatePerMin       int      `yaml:"rate_per_minute"`
+	RatePerHour      int      `yaml:"rate_per_hour"`
+	LogFormat        string   `yaml:"log_format"` // text or json
 	// LockedKeys are conversion settings repositories and notebooks may not
 	// set (for example allow_secrets or livy_conn_id).
 	LockedKeys []string `yaml:"locked_keys"`
@@ -143,6 +147,8 @@ func (c *Config) settings() []setting {
 		{name: "github-token", env: []string{"NBPIPE_GITHUB_TOKEN", "GITHUB_TOKEN"}, usage: "GitHub token", str: &c.GitHubToken, file: true},
 		{name: "github-app-id", env: []string{"NBPIPE_GITHUB_APP_ID"}, usage: "GitHub App id (with --github-app-key-file, instead of a token)", num: &c.GitHubAppID},
 		{name: "github-app-key-file", env: []string{"NBPIPE_GITHUB_APP_KEY_FILE"}, usage: "the GitHub App's private key (PEM file)", str: &c.GitHubAppKeyFile},
+		{name: "ssh-key-file", env: []string{"NBPIPE_SSH_KEY_FILE"}, usage: "private key for SSH remotes", str: &c.SSHKeyFile},
+		{name: "ssh-known-hosts", env: []string{"NBPIPE_SSH_KNOWN_HOSTS"}, usage: "comma-separated known_hosts files for SSH remotes (default ~/.ssh/known_hosts)", strs: &c.SSHKnownHosts},
 		{name: "github-api", env: []string{"NBPIPE_GITHUB_API"}, usage: "GitHub Enterprise API URL", str: &c.GitHubAPI},
 		{name: "rate-per-minute", env: []string{"NBPIPE_RATE_LIMIT_PER_MINUTE", "JPE_RATE_LIMIT_PER_MINUTE"}, usage: "pushes per sender per minute", num: &c.RatePerMin},
 		{name: "rate-per-hour", env: []string{"NBPIPE_RATE_LIMIT_PER_HOUR", "JPE_RATE_LIMIT_PER_HOUR"}, usage: "pushes per sender per hour", num: &c.RatePerHour},

@@ -123,6 +123,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		},
 		TargetTokenFunc: appTargetToken(app, cfg),
 		MaxNotebookBytes: int64(cfg.MaxNotebookSize),
+		SSH:              publish.SSH{KeyFile: cfg.SSHKeyFile, KnownHosts: cfg.SSHKnownHosts},
 		TargetURL:        cfg.TargetURL, TargetToken: cfg.TargetToken, TargetBranch: cfg.TargetBranch,
 		CacheDir: filepath.Join(cfg.StateDir, "git"),
 		Author:   publish.Author{Name: "nbpipe", Email: "nbpipe@localhost"},
