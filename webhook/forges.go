@@ -207,7 +207,7 @@ func parsePush(d delivery, body []byte) (PushEvent, error) {
 		}
 	}
 	ev.Forge, ev.DeliveryID = d.forge, d.id
-	if err := ev.validate(); err != nil {
+	if err := ev.Validate(); err != nil {
 		return ev, fmt.Errorf("%s push payload: %w", d.forge, err)
 	}
 	return ev, nil

@@ -84,7 +84,7 @@ func FuzzParsePush(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if verr := ev.validate(); verr != nil {
+		if verr := ev.Validate(); verr != nil {
 			t.Fatalf("accepted an event that does not validate (%v): %+v", verr, ev)
 		}
 		if ev.Forge != forge || ev.DeliveryID != "fuzz" {

@@ -50,6 +50,7 @@ func TestCrashSafety(t *testing.T) {
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve", "--config", cfgFile)
 		startServe(t, cmd, addr, &logs)
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		return cmd
 	}
 	deliver := func(i int) bool {

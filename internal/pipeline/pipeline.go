@@ -19,8 +19,8 @@ import (
 	"unicode"
 
 	"github.com/nbpipe/nbpipe/convert"
+	"github.com/nbpipe/nbpipe/internal/push"
 	"github.com/nbpipe/nbpipe/publish"
-	"github.com/nbpipe/nbpipe/webhook"
 )
 
 // Source is an allow-listed source repository and what the server grants it.
@@ -54,6 +54,8 @@ type Config struct {
 	// .nbpipe.yaml; Locked keys only the server may set.
 	Layers []convert.Layer
 	Locked []string
+	// SSH holds the key and known_hosts for SSH remotes.
+	SSH publish.SSH
 	// MaxNotebookBytes refuses larger notebooks (0: DefaultMaxNotebookBytes).
 	MaxNotebookBytes int64
 	Log              *slog.Logger
@@ -192,18 +194,22 @@ func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish
 			return nil, fmt.Errorf("target credentials: %w", err)
 		}
 	}
+	auth, err := publish.AuthFor(url, token, p.cfg.SSH)
+	if err != nil {
+		return nil, err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if r, ok := p.repos[name]; ok && r.URL() == url {
-		r.SetAuth(publish.TokenAuth("", token))
+		r.SetAuth(auth)
 		return r, nil
 	}
 	dir := path.Join(p.cfg.CacheDir, name)
-	r, err := publish.Open(ctx, url, publish.TokenAuth("", token), dir)
+	r, err := publish.Open(ctx, url, auth, dir)
 	if err != nil && ctx.Err() == nil && !publish.Permanent(err) {
 		// An unreadable cache (a crash mid-write) is cloned again.
 		_ = os.RemoveAll(dir)
-		r, err = publish.Open(ctx, url, publish.TokenAuth("", token), dir)
+		r, err = publish.Open(ctx, url, auth, dir)
 	}
 	if err != nil {
 		return nil, err
@@ -223,7 +229,7 @@ func (p *Processor) dropCache(name string) {
 
 // Request is one run of the pipeline for a branch.
 type Request struct {
-	Event webhook.PushEvent
+	Event push.Event
 	// Since is the source commit whose outputs the target already holds
 	// for this branch; "" means the event's own before.
 	Since string
@@ -236,7 +242,7 @@ type Request struct {
 // Process converts the notebooks a push changed and publishes them as one
 // commit. One bad notebook never blocks the others: its error is in the
 // report and its previous outputs stay as they were.
-func (p *Processor) Process(ctx context.Context, ev webhook.PushEvent) (*Report, error) {
+func (p *Processor) Process(ctx context.Context, ev push.Event) (*Report, error) {
 	return p.Run(ctx, Request{Event: ev})
 }
 
@@ -395,7 +401,7 @@ func (p *Processor) span(source *publish.Repo, req Request) (from, to string, er
 		return "", "", fmt.Errorf("%s@%s: %w", ev.Repo, short(to), publish.ErrNoCommit)
 	}
 	for _, c := range []string{req.Since, ev.Before} {
-		if c != "" && c != webhook.ZeroSHA && source.Has(c) {
+		if c != "" && c != push.ZeroSHA && source.Has(c) {
 			return c, to, nil
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/nbpipe/nbpipe/internal/durable"
-	"github.com/nbpipe/nbpipe/webhook"
+	"github.com/nbpipe/nbpipe/internal/push"
 )
 
 // Kind is what a job deploys to.
@@ -39,11 +39,11 @@ type Job struct {
 	Key  string `json:"-"`
 	Kind Kind   `json:"kind"`
 	// Where the result is reported: the source commit that was published.
-	Forge        webhook.Forge `json:"forge"`
-	Repo         string        `json:"repo"`
-	SourceCommit string        `json:"source_commit"`
-	Notebook     string        `json:"notebook"`
-	DagID        string        `json:"dag_id"`
+	Forge        push.Forge `json:"forge"`
+	Repo         string     `json:"repo"`
+	SourceCommit string     `json:"source_commit"`
+	Notebook     string     `json:"notebook"`
+	DagID        string     `json:"dag_id"`
 	// What was published: the target commit and the output's path in it.
 	TargetCommit string    `json:"target_commit"`
 	File         string    `json:"file"`
