@@ -322,12 +322,12 @@ func (r *Repo) Publish(ctx context.Context, branch string, plan Plan, message st
 		if commit == plumbing.ZeroHash {
 			return res, nil
 		}
-		err = r.push(ctx, branch, base, commit)
+		err = classifyPush(r.push(ctx, branch, base, commit))
 		if err == nil {
 			res.Commit = commit.String()
 			return res, nil
 		}
-		if !retryablePush(err) {
+		if !errors.Is(err, ErrBranchMoved) {
 			return res, fmt.Errorf("push %s to %s: %w", branch, redact(r.url), err)
 		}
 		// Someone else pushed first: wait a little, then rebuild on theirs.
@@ -342,17 +342,29 @@ func (r *Repo) Publish(ctx context.Context, branch string, plan Plan, message st
 	return res, fmt.Errorf("push %s to %s: the branch kept moving; gave up after %d tries", branch, redact(r.url), MaxTries)
 }
 
-func retryablePush(err error) bool {
-	if errors.Is(err, git.ErrForceNeeded) {
-		return true
+// ErrBranchMoved reports a push refused because the target branch is no
+// longer at the commit the new one was built on: fetch, rebuild, retry.
+var ErrBranchMoved = errors.New("the target branch moved")
+
+// movedReasons are the reasons git servers give, in the receive-pack
+// report, for refusing an update of a branch that moved (protocol tokens,
+// not prose).
+var movedReasons = []string{"non-fast-forward", "fetch first", "failed to update ref", "reference has changed", "cannot lock ref", "stale info"}
+
+// classifyPush turns a refused push into ErrBranchMoved where that is why.
+func classifyPush(err error) error {
+	if err == nil || errors.Is(err, ErrBranchMoved) {
+		return err
 	}
-	s := err.Error()
-	for _, m := range []string{"non-fast-forward", "fetch first", "failed to update ref", "reference has changed", "cannot lock ref", "stale info"} {
-		if strings.Contains(s, m) {
-			return true
+	if errors.Is(err, git.ErrForceNeeded) {
+		return fmt.Errorf("%w: %v", ErrBranchMoved, err)
+	}
+	for _, m := range movedReasons {
+		if strings.Contains(err.Error(), m) {
+			return fmt.Errorf("%w: %v", ErrBranchMoved, err)
 		}
 	}
-	return false
+	return err
 }
 
 // commit builds the new commit on top of the remote branch head (or as a
@@ -557,7 +569,7 @@ func (r *Repo) push(ctx context.Context, branch string, base, commit plumbing.Ha
 	if adv != nil {
 		req = packp.NewReferenceUpdateRequestFromCapabilities(adv.Capabilities)
 		if current, ok := adv.References[ref.String()]; ok && current != base {
-			return fmt.Errorf("non-fast-forward update: %s moved to %s", ref, current)
+			return fmt.Errorf("%w: %s is at %s", ErrBranchMoved, ref, current)
 		}
 	}
 	req.Commands = []*packp.Command{{Name: ref, Old: base, New: commit}}
