@@ -30,6 +30,16 @@ type Config struct {
 	Tags             []string          `yaml:"tags"`
 	Retries          int               `yaml:"retries"`
 	RetryDelay       string            `yaml:"retry_delay"`
+	// ExecutionTimeout and Pool apply to the batch task, and to every
+	// per_cell task without its own timeout:/pool: tag.
+	ExecutionTimeout string `yaml:"execution_timeout"`
+	Pool             string `yaml:"pool"`
+	// StatementTimeout bounds each Livy statement: a hung statement is
+	// cancelled and fails its task.
+	StatementTimeout string `yaml:"statement_timeout"`
+	// MaxActiveRuns is the DAG's max_active_runs: 1 by default, since a
+	// notebook's runs usually write the same tables.
+	MaxActiveRuns int `yaml:"max_active_runs"`
 	LivyConnID       string            `yaml:"livy_conn_id"`
 	ClusterID        string            `yaml:"cluster_id"`
 	SparkImage       string            `yaml:"spark_image"`
@@ -69,6 +79,8 @@ func DefaultConfig() Config {
 		Owner:            "nbpipe",
 		Retries:          3,
 		RetryDelay:       "5m",
+		StatementTimeout: DefaultStatementTimeout,
+		MaxActiveRuns:    1,
 		LivyConnID:       "ilum-livy-proxy",
 		ClusterID:        "default",
 		EnabledCellKinds: []string{"spark", "pyspark", "sql", "plain"},
@@ -78,6 +90,9 @@ func DefaultConfig() Config {
 		Unpause:          true,
 	}
 }
+
+// DefaultStatementTimeout is how long one Livy statement may run.
+const DefaultStatementTimeout = "6h"
 
 // Layer is one source of configuration, applied in order: later layers win.
 type Layer struct {
@@ -279,6 +294,20 @@ func (c *Config) validate() error {
 	}
 	if _, err := parseDuration(c.RetryDelay); err != nil {
 		return fmt.Errorf("retry_delay %q: %w", c.RetryDelay, err)
+	}
+	if c.ExecutionTimeout != "" {
+		if d, err := parseDuration(c.ExecutionTimeout); err != nil || d <= 0 || d%time.Second != 0 {
+			return fmt.Errorf("execution_timeout %q: want a positive whole-second duration such as 30m or 2h", c.ExecutionTimeout)
+		}
+	}
+	if d, err := parseDuration(c.StatementTimeout); err != nil || d <= 0 || d%time.Second != 0 {
+		return fmt.Errorf("statement_timeout %q: want a positive whole-second duration such as 30m or 6h", c.StatementTimeout)
+	}
+	if c.Pool != "" && (len(c.Pool) > 256 || strings.IndexFunc(c.Pool, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0) {
+		return fmt.Errorf("pool %q: want a pool name", c.Pool)
+	}
+	if c.MaxActiveRuns < 1 || c.MaxActiveRuns > 1000 {
+		return fmt.Errorf("max_active_runs %d: want 1 to 1000", c.MaxActiveRuns)
 	}
 	if strings.TrimSpace(c.LivyConnID) == "" {
 		return fmt.Errorf("livy_conn_id: must not be empty")
@@ -579,6 +608,14 @@ func (rc *RepoConfig) Selected(path string) bool {
 		}
 	}
 	return in
+}
+
+// Stack is the one order of configuration layers for a notebook at path:
+// the server's (or command line's) settings, then the repository's
+// defaults and matching rules. The notebook's own front matter goes on top
+// inside Convert.
+func (rc *RepoConfig) Stack(server []Layer, path string) []Layer {
+	return append(append([]Layer{}, server...), rc.Layers(path)...)
 }
 
 // Layers returns the defaults and every matching rule, in file order.

@@ -498,7 +498,7 @@ func (p *Processor) convertOne(ctx context.Context, source *publish.Repo, repo, 
 }
 
 func (p *Processor) layers(rc *convert.RepoConfig, nbPath string) []convert.Layer {
-	return append(append([]convert.Layer{}, p.cfg.Layers...), rc.Layers(nbPath)...)
+	return rc.Stack(p.cfg.Layers, nbPath)
 }
 
 // resolveOutputs settings which notebook writes which file: the first one
