@@ -27,6 +27,8 @@ func TestHelpExitsZeroForEverySubcommand(t *testing.T) {
 		{[]string{"convert", "some.ipynb", "--help"}, "Usage: nbpipe convert"},
 		{[]string{"check", "--help"}, "Usage: nbpipe check"},
 		{[]string{"check", "-h"}, "Usage: nbpipe check"},
+		{[]string{"export", "--help"}, "Usage: nbpipe export"},
+		{[]string{"export", "-h"}, "Usage: nbpipe export"},
 		{[]string{"serve", "--help"}, "listen"},
 		{[]string{"serve", "-h"}, "listen"},
 		{[]string{"action", "--help"}, "Usage: nbpipe action"},
@@ -58,7 +60,7 @@ func TestHelpExitsZeroForEverySubcommand(t *testing.T) {
 		})
 	}
 	// A wrong flag is still a usage error.
-	for _, c := range []string{"convert", "check"} {
+	for _, c := range []string{"convert", "check", "export"} {
 		if code, _, stderr := runCLI(t, c, "--no-such-flag"); code != 2 || !strings.Contains(stderr, "Usage: nbpipe "+c) {
 			t.Errorf("%s --no-such-flag: exit %d\n%s", c, code, stderr)
 		}

@@ -22,6 +22,9 @@ Usage:
   nbpipe check [--json] [--config FILE] [-q] [PATH...]
       Check notebooks as convert would, writing nothing: one finding per line,
       PATH:cell N:line M: LEVEL: MESSAGE; exit 1 when a notebook has an error.
+  nbpipe export NOTEBOOK [--dag-id ID] [--schedule S] [--mode M] [--trigger] [--targets LIST] [--push]
+      Write the settings into the notebook's metadata.nbpipe, check it, commit only the
+      notebook on the current branch and, with --push, push it (JupyterLab's export dialog).
   nbpipe serve [--config FILE] [--listen ADDR] [--gitea-secret S] [--target-url URL] ...
       Receive GitHub and Gitea push webhooks and publish DAGs to the target repository.
       Without any configuration it runs the embedded default on 127.0.0.1:8080.
@@ -69,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runConvert(ctx, args[1:], stdout, stderr)
 	case "check":
 		return runCheck(ctx, args[1:], stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "action":
