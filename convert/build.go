@@ -16,6 +16,7 @@ type task struct {
 	code     string
 	tags     cellTags
 	upstream []string
+	at       func(line int) (cell, cellLine int) // maps a line of code to the notebook
 }
 
 // model is everything the renderers need; it holds only validated values.
@@ -38,6 +39,9 @@ type builder struct {
 	fmCell int
 	kernel kernelInfo
 	sess   sessions
+	// explicit holds the keys the configuration sets (any layer but the
+	// built-in defaults): they win over the parameters cell's settings.
+	explicit map[string]bool
 }
 
 // unit is a code cell (or merged group) waiting to become a task.
@@ -114,6 +118,9 @@ func (b *builder) build() *model {
 		cell := u.firstCell()
 		var tags cellTags
 		parseTags(&tags, u.tags, cell, b.r)
+		if b.cfg.Mode == "batch" {
+			b.batchTags(&tags, cell)
+		}
 		switch {
 		case u.cls.dropWhy != "":
 			sev := SevNotice
@@ -132,7 +139,7 @@ func (b *builder) build() *model {
 			b.r.add(SevError, CodeKernel, cell, 0, "this cell is %s, not Python: nbpipe exports Python and %%%%sql cells (tag it skip, or make it a %%%%sql cell)", u.cls.foreign)
 			continue
 		}
-		t := task{tags: tags, kind: u.cls.kind}
+		t := task{tags: tags, kind: u.cls.kind, at: u.lineOf}
 		for _, s := range u.segs {
 			t.cells = append(t.cells, s.cell)
 		}
@@ -158,6 +165,10 @@ func (b *builder) build() *model {
 				b.secret(c, l, h.what)
 			}
 		}
+		if !tags.parameters && paramsMarker(u.body) {
+			tags.parameters = true
+			b.r.add(SevNotice, CodeParameters, cell, 0, "the # @pipeline-params marker makes this the parameters cell")
+		}
 		if tags.parameters {
 			if paramsSeen {
 				b.r.add(SevWarning, CodeParameters, cell, 0, "a second cell tagged parameters: only the first one's values become parameters")
@@ -165,7 +176,7 @@ func (b *builder) build() *model {
 				paramsSeen = true
 				m.paramsAfter = len(m.tasks)
 				sr := scanSource(u.body)
-				m.params = readParameters(sr, u.body, cell, u.lineOf, b.r)
+				m.params = b.pipelineSettings(m, readParameters(sr, u.body, cell, u.lineOf, b.r), cell)
 			}
 		}
 		m.tasks = append(m.tasks, t)
@@ -174,8 +185,12 @@ func (b *builder) build() *model {
 		b.r.add(SevError, CodeEmpty, 0, 0, "nothing to export: no code cell of an enabled kind (%s)", strings.Join(b.cfg.EnabledCellKinds, ", "))
 		return m
 	}
-	b.taskIDs(m)
-	b.edges(m)
+	b.jupyterImports(m)
+	if b.cfg.Mode == "per_cell" && b.taskIDs(m) {
+		b.edges(m)
+	} else if b.cfg.Mode == "batch" {
+		b.taskIDs(m)
+	}
 	m.params = mergeParams(m.params, b.cfg.Params)
 	m.session = sessionConf(b.cfg, configure)
 	m.doc = docText(docs)
@@ -235,6 +250,9 @@ func (b *builder) configure(cls classified, cell int, into map[string]any) {
 		}
 		if k == "kind" {
 			continue
+		}
+		if k == "name" {
+			b.r.add(SevNotice, CodeConfigure, cell, 0, "%%%%configure name: each Livy session gets the name with a unique suffix (Livy refuses a name in use, so retries and concurrent runs would fail)")
 		}
 		into[k] = obj[k]
 	}
@@ -334,9 +352,13 @@ func clip(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// taskIDs names tasks: the task: tag, else cell_<n> by export order.
-func (b *builder) taskIDs(m *model) {
+// taskIDs names tasks: the task: tag, else cell_<n> by export order. In
+// per_cell mode a task id used twice is an error naming both cells (and the
+// dependencies are not resolved: they would name the wrong task); batch mode
+// runs one task, so its cells' names only label errors.
+func (b *builder) taskIDs(m *model) bool {
 	used := map[string]int{}
+	ok := true
 	for i := range m.tasks {
 		t := &m.tasks[i]
 		if t.tags.task != "" {
@@ -344,12 +366,101 @@ func (b *builder) taskIDs(m *model) {
 		} else {
 			t.id = fmt.Sprintf("cell_%d", i)
 		}
-		if prev, dup := used[t.id]; dup {
-			b.r.add(SevError, CodeTag, t.cells[0], 0, "task id %q is already used by cell %d", t.id, prev)
+		if prev, dup := used[t.id]; dup && b.cfg.Mode == "per_cell" {
+			how := "task:" + t.id + " tag"
+			if t.tags.task == "" {
+				how = "generated id " + t.id
+			}
+			b.r.add(SevError, CodeTag, t.cells[0], 0, "duplicate task id %q: the %s is already used by cell %d (task ids must be unique in per_cell mode)", t.id, how, prev)
+			ok = false
 			continue
 		}
 		used[t.id] = t.cells[0]
 	}
+	return ok
+}
+
+// batchTags warns about per-task tags in batch mode, where the whole notebook
+// is one task whose settings come from the notebook's configuration.
+func (b *builder) batchTags(t *cellTags, cell int) {
+	var set []string
+	if t.retries != nil {
+		set = append(set, "retries: (use retries)")
+		t.retries = nil
+	}
+	if t.timeout != 0 {
+		set = append(set, "timeout: (use execution_timeout)")
+		t.timeout = 0
+	}
+	if t.pool != "" {
+		set = append(set, "pool: (use pool)")
+		t.pool = ""
+	}
+	if t.triggerRule != "" {
+		set = append(set, "trigger_rule:")
+		t.triggerRule = ""
+	}
+	if len(t.after) > 0 {
+		set = append(set, "after:")
+		t.after = nil
+	}
+	if len(set) > 0 {
+		b.r.add(SevWarning, CodeTag, cell, 0, "batch mode runs the notebook as one task, so the tags %s have no effect: set them in the front matter, or use mode: per_cell", strings.Join(set, ", "))
+	}
+}
+
+// paramsMarker reports whether a cell starts with the seed's
+// `# @pipeline-params` comment, which marks the parameters cell.
+func paramsMarker(src string) bool {
+	for _, line := range strings.Split(src, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" {
+			continue
+		}
+		if !strings.HasPrefix(t, "#") {
+			return false
+		}
+		if strings.EqualFold(strings.Join(strings.Fields(strings.TrimPrefix(t, "#")), " "), "@pipeline-params") {
+			return true
+		}
+	}
+	return false
+}
+
+// pipelineSettings takes the seed's settings out of the parameters cell:
+// spark_image is the session image, cron/cron_expression the schedule. The
+// notebook's front matter (or a locked server setting) wins over them.
+func (b *builder) pipelineSettings(m *model, params []param, cell int) []param {
+	var out []param
+	for _, p := range params {
+		s, isStr := p.value.(string)
+		switch p.name {
+		case "spark_image":
+			if !isStr || strings.TrimSpace(s) == "" {
+				b.r.add(SevWarning, CodeParameters, cell, 0, "spark_image in the parameters cell is not a string; ignored")
+			} else if b.explicit["spark_image"] {
+				b.r.add(SevNotice, CodeParameters, cell, 0, "spark_image in the parameters cell ignored: the configuration sets it")
+			} else {
+				b.cfg.SparkImage, m.cfg.SparkImage = s, s
+				b.r.add(SevNotice, CodeParameters, cell, 0, "spark_image from the parameters cell is the Spark session image")
+			}
+		case "cron", "cron_expression":
+			switch {
+			case !isStr || validateCron(s) != nil:
+				b.r.add(SevWarning, CodeParameters, cell, 0, "%s in the parameters cell is not a 5-field cron expression; ignored", p.name)
+			case b.explicit["schedule"] || b.explicit["cron_expression"]:
+				b.r.add(SevNotice, CodeParameters, cell, 0, "%s in the parameters cell ignored: the configuration sets the schedule", p.name)
+			default:
+				sched := s
+				b.cfg.Schedule, m.cfg.Schedule = &sched, &sched
+				b.cfg.CronExpression, m.cfg.CronExpression = s, s
+				b.r.add(SevNotice, CodeParameters, cell, 0, "%s from the parameters cell is the schedule (%s)", p.name, s)
+			}
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // edges resolves after: tags into upstream lists; tasks without after: follow

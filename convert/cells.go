@@ -109,7 +109,7 @@ type classified struct {
 	foreign  string // the cell's language when it is not Python or SQL: refused if exported
 	// otherSession marks a cell sent to another Livy session: dropped with a warning.
 	otherSession bool
-	wrappers []string
+	wrappers     []string
 }
 
 // classify reads a code cell's cell magic (after IPython's removal of leading

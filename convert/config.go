@@ -20,16 +20,16 @@ import (
 // Config is the resolved configuration of one notebook. Its YAML names are the
 // keys users write in front matter, metadata.nbpipe and .nbpipe.yaml.
 type Config struct {
-	DagID            string            `yaml:"dag_id"`
-	Schedule         *string           `yaml:"schedule"` // nil: no schedule (manual runs only)
-	StartDate        string            `yaml:"start_date"`
-	Catchup          bool              `yaml:"catchup"`
-	Mode             string            `yaml:"mode"`
-	Targets          []string          `yaml:"targets"`
-	Owner            string            `yaml:"owner"`
-	Tags             []string          `yaml:"tags"`
-	Retries          int               `yaml:"retries"`
-	RetryDelay       string            `yaml:"retry_delay"`
+	DagID      string   `yaml:"dag_id"`
+	Schedule   *string  `yaml:"schedule"` // nil: no schedule (manual runs only)
+	StartDate  string   `yaml:"start_date"`
+	Catchup    bool     `yaml:"catchup"`
+	Mode       string   `yaml:"mode"`
+	Targets    []string `yaml:"targets"`
+	Owner      string   `yaml:"owner"`
+	Tags       []string `yaml:"tags"`
+	Retries    int      `yaml:"retries"`
+	RetryDelay string   `yaml:"retry_delay"`
 	// ExecutionTimeout and Pool apply to the batch task, and to every
 	// per_cell task without its own timeout:/pool: tag.
 	ExecutionTimeout string `yaml:"execution_timeout"`
@@ -39,7 +39,7 @@ type Config struct {
 	StatementTimeout string `yaml:"statement_timeout"`
 	// MaxActiveRuns is the DAG's max_active_runs: 1 by default, since a
 	// notebook's runs usually write the same tables.
-	MaxActiveRuns int `yaml:"max_active_runs"`
+	MaxActiveRuns    int               `yaml:"max_active_runs"`
 	LivyConnID       string            `yaml:"livy_conn_id"`
 	ClusterID        string            `yaml:"cluster_id"`
 	SparkImage       string            `yaml:"spark_image"`

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Source names where a notebook came from, for the ownership header.
@@ -24,6 +26,10 @@ type Options struct {
 	Layers []Layer
 	// Locked keys may only come from server layers.
 	Locked []string
+	// Override layers apply over everything, the notebook's own front matter
+	// included: explicit settings for this run, such as command-line flags.
+	// The report says which notebook setting each one overrode.
+	Override []Layer
 }
 
 // File is one generated output, with a slash-separated path relative to the
@@ -101,17 +107,25 @@ func Convert(notebookPath string, data []byte, opt Options) *Result {
 		r.add(SevError, CodeConfig, fmCell+1, 0, "%v", err)
 		return res
 	}
-	cfg, err := ResolveLocked(opt.Locked, append(append([]Layer{}, opt.Layers...), fm...)...)
+	layers := append(append(append([]Layer{}, opt.Layers...), fm...), opt.Override...)
+	cfg, err := ResolveLocked(opt.Locked, layers...)
 	if err != nil {
 		r.add(SevError, CodeConfig, 0, 0, "%v", err)
 		return res
 	}
+	reportOverrides(r, opt.Override, fm, fmCell)
 	if cfg.DagID == "" {
 		cfg.DagID = DefaultDagID(notebookPath)
 	}
 	res.DagID, res.Mode = cfg.DagID, cfg.Mode
 
-	b := &builder{nb: nb, cfg: cfg, r: r, fmCell: fmCell, kernel: kernel}
+	explicit := map[string]bool{}
+	for _, l := range layers {
+		for _, k := range layerKeys(l) {
+			explicit[k] = true
+		}
+	}
+	b := &builder{nb: nb, cfg: cfg, r: r, fmCell: fmCell, kernel: kernel, explicit: explicit}
 	m := b.build()
 	if r.errors() > 0 {
 		return res
@@ -177,14 +191,92 @@ func (m *model) deploy() *Deploy {
 		d.Params[p.name] = p.value
 	}
 	seen := map[string]bool{}
-	for _, t := range m.tasks {
-		if p := t.tags.pool; p != "" && !seen[p] {
+	add := func(p string) {
+		if p != "" && !seen[p] {
 			seen[p] = true
 			d.Pools = append(d.Pools, p)
 		}
 	}
-	if m.cfg.Mode == "batch" && len(d.Pools) > 1 {
-		d.Pools = d.Pools[:1] // the one task takes the first pool named
+	if m.cfg.Mode == "batch" {
+		add(m.cfg.Pool) // the one task's pool is the notebook's
+		return d
+	}
+	for _, t := range m.tasks {
+		if t.tags.pool != "" {
+			add(t.tags.pool)
+		} else {
+			add(m.cfg.Pool)
+		}
 	}
 	return d
+}
+
+// reportOverrides says which of the notebook's own settings an override
+// layer replaced, so that the user sees which setting won and why.
+func reportOverrides(r *reporter, over, nb []Layer, fmCell int) {
+	for _, o := range over {
+		for _, k := range layerKeys(o) {
+			for _, l := range nb {
+				if v, ok := layerValue(l, k); ok {
+					ov, _ := layerValue(o, k)
+					if ov != v {
+						r.add(SevNotice, CodeConfig, fmCell+1, 0, "%s: %s from %s overridden by %s (%s): an explicit setting for this run wins over the notebook", k, clip(v, 60), l.Name, o.Name, clip(ov, 60))
+					}
+				}
+			}
+		}
+	}
+}
+
+func layerKeys(l Layer) []string {
+	var out []string
+	if l.Node != nil {
+		for i := 0; i+1 < len(l.Node.Content); i += 2 {
+			out = append(out, l.Node.Content[i].Value)
+		}
+	}
+	return out
+}
+
+// layerValue returns a key's value in a layer as flow-style YAML text.
+func layerValue(l Layer, key string) (string, bool) {
+	if l.Node == nil {
+		return "", false
+	}
+	for i := 0; i+1 < len(l.Node.Content); i += 2 {
+		if l.Node.Content[i].Value == key {
+			return nodeText(l.Node.Content[i+1]), true
+		}
+	}
+	return "", false
+}
+
+// nodeText is a YAML value on one line: a scalar's value, or a sequence or
+// mapping in flow style.
+func nodeText(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Value
+	case yaml.SequenceNode:
+		parts := make([]string, len(n.Content))
+		for i, c := range n.Content {
+			parts[i] = nodeText(c)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case yaml.MappingNode:
+		var parts []string
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			parts = append(parts, n.Content[i].Value+": "+nodeText(n.Content[i+1]))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case yaml.AliasNode:
+		if n.Alias != nil {
+			return nodeText(n.Alias)
+		}
+	case yaml.DocumentNode:
+		if len(n.Content) > 0 {
+			return nodeText(n.Content[0])
+		}
+	}
+	return ""
 }

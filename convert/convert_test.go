@@ -233,6 +233,7 @@ func TestCorpusOutcomes(t *testing.T) {
 		"papermill__blank-vscode.ipynb":                                               convert.CodeEmpty,
 		"papermill__complex_parameters.ipynb":                                         convert.CodeSyntax,
 		"papermill__line_magic_error.ipynb":                                           convert.CodeEmpty,
+		"spark-py-notebooks__nb8-mllib-logit.ipynb":                                   convert.CodeSyntax, // lambda (a, b): Python 2 tuple parameters
 		"papermill__notimplemented_translator.ipynb":                                  convert.CodeKernel,
 		"sparkmagic__Multilang_Notebook.ipynb":                                        convert.CodeKernel,
 		"sparkmagic__alti_thriftsql_demo.ipynb":                                       convert.CodeKernel,

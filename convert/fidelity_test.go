@@ -180,3 +180,181 @@ func TestJupytextPercent(t *testing.T) {
 		t.Fatalf("%v", res.Findings)
 	}
 }
+
+func taggedNotebook(meta map[string]any, cells ...map[string]any) []byte {
+	md := map[string]any{}
+	if meta != nil {
+		md["nbpipe"] = meta
+	}
+	var cs []map[string]any
+	for _, c := range cells {
+		c["cell_type"] = "code"
+		if c["metadata"] == nil {
+			c["metadata"] = map[string]any{}
+		}
+		cs = append(cs, c)
+	}
+	data, _ := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "metadata": md, "cells": cs})
+	return data
+}
+
+func code(src string, tags ...string) map[string]any {
+	return map[string]any{"source": src, "metadata": map[string]any{"tags": tags}}
+}
+
+func TestBatchModeTaskTagsWarn(t *testing.T) {
+	data := taggedNotebook(map[string]any{"execution_timeout": "2h", "pool": "etl", "retries": 1},
+		code("a = 1\n", "timeout:10m", "pool:first", "retries:5"), code("b = 2\n", "task:a", "after:a"), code("c = 3\n", "task:a"))
+	res := Convert("b.ipynb", data, Options{})
+	if err := res.Err(); err != nil {
+		t.Fatal(err) // duplicate task: tags do not matter in batch mode
+	}
+	if !hasFinding(res, SevWarning, "cell 1: batch mode runs the notebook as one task, so the tags retries: (use retries), timeout: (use execution_timeout), pool: (use pool) have no effect") ||
+		!hasFinding(res, SevWarning, "cell 2: batch mode runs the notebook as one task, so the tags after:") {
+		t.Fatalf("findings %v", findings(res, SevWarning))
+	}
+	dag := string(res.Files[0].Content)
+	for _, want := range []string{`"retries": 1,`, "execution_timeout=timedelta(seconds=7200),", `pool="etl",`, "max_active_runs=1,"} {
+		if !strings.Contains(dag, want) {
+			t.Errorf("DAG lacks %s", want)
+		}
+	}
+	if strings.Contains(dag, `pool="first"`) || strings.Contains(dag, "seconds=600") {
+		t.Error("a cell's tag applied to the batch task")
+	}
+	if got := res.Deploy.Pools; len(got) != 1 || got[0] != "etl" {
+		t.Errorf("pools %v", got)
+	}
+}
+
+func TestPerCellDefaultsAndDuplicates(t *testing.T) {
+	data := taggedNotebook(map[string]any{"mode": "per_cell", "execution_timeout": "1h", "pool": "etl", "statement_timeout": "20m", "max_active_runs": 4},
+		code("a = 1\n", "timeout:10m"), code("b = 2\n", "pool:small"))
+	res := Convert("p.ipynb", data, Options{})
+	dag := string(res.Files[0].Content)
+	for _, want := range []string{"execution_timeout=timedelta(seconds=600),\n        pool=\"etl\"", "execution_timeout=timedelta(seconds=3600),\n        pool=\"small\"", "STATEMENT_TIMEOUT_SECONDS = 1200\n", "max_active_runs=4,"} {
+		if !strings.Contains(dag, want) {
+			t.Errorf("DAG lacks %q", want)
+		}
+	}
+	res = Convert("p.ipynb", taggedNotebook(nil, code("a = 1\n")), Options{})
+	if !strings.Contains(string(res.Files[0].Content), "STATEMENT_TIMEOUT_SECONDS = 21600\n") {
+		t.Error("no default statement timeout")
+	}
+	// Duplicate task ids: the error names the duplicate, and no phantom cycle.
+	data = taggedNotebook(map[string]any{"mode": "per_cell"}, code("a = 1\n", "task:load"), code("b = 2\n", "task:load"), code("c = 3\n", "after:load"))
+	res = Convert("p.ipynb", data, Options{})
+	errs := findings(res, SevError)
+	if len(errs) != 1 || !strings.Contains(errs[0], `cell 2: duplicate task id "load": the task:load tag is already used by cell 1`) {
+		t.Fatalf("errors %v", errs)
+	}
+	for _, bad := range []string{"execution_timeout: 0", "statement_timeout: 1.5s", "statement_timeout: soon", "max_active_runs: 0", "pool: \"a\\nb\""} {
+		l, err := ParseLayer("t", []byte(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Resolve(l); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestPipelineParamsMarker(t *testing.T) {
+	src := "# @pipeline-params\nspark_image = \"img:1\"\ncron_expression = \"0 4 * * *\"\nregion = \"emea\"\n"
+	res := Convert("m.ipynb", taggedNotebook(map[string]any{"targets": []string{"airflow", "ilum_cron"}}, code(src), code("x = region\n")), Options{})
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	d := res.Deploy
+	if d.Config.SparkImage != "img:1" || d.Config.CronExpression != "0 4 * * *" || d.Config.Schedule == nil || *d.Config.Schedule != "0 4 * * *" {
+		t.Fatalf("config %+v", d.Config)
+	}
+	if len(d.Params) != 1 || d.Params["region"] != "emea" {
+		t.Fatalf("params %v", d.Params)
+	}
+	if c := d.Session["conf"].(map[string]any); c["spark.kubernetes.container.image"] != "img:1" {
+		t.Fatalf("session %v", d.Session)
+	}
+	// The front matter wins over the parameters cell.
+	res = Convert("m.ipynb", taggedNotebook(map[string]any{"spark_image": "fm:2", "schedule": "@daily"}, code(src)), Options{})
+	if d := res.Deploy; d.Config.SparkImage != "fm:2" || *d.Config.Schedule != "@daily" {
+		t.Fatalf("config %+v", d.Config)
+	}
+	if !hasFinding(res, SevNotice, "spark_image in the parameters cell ignored") {
+		t.Fatalf("findings %v", res.Findings)
+	}
+	res = Convert("m.ipynb", taggedNotebook(nil, code("# @pipeline-params\ncron = \"every day\"\n")), Options{})
+	if !hasFinding(res, SevWarning, "cron in the parameters cell is not a 5-field cron expression") {
+		t.Fatalf("findings %v", res.Findings)
+	}
+}
+
+func TestJupyterOnlyImports(t *testing.T) {
+	res := Convert("j.ipynb", taggedNotebook(nil,
+		code("from IPython.display import display, HTML\nimport ipywidgets as w\nimport IPython\nfrom pprint import pprint, pformat\nimport os, sparkmagic\nx = 1\n"),
+		code("display(HTML('x'))\npprint(x)\ns = pformat(x)\nif x:\n    from autovizwidget.widget.utils import display_dataframe\n")), Options{})
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cell 1, line 1: removed notebook-only import (nothing uses it): from IPython.display", "cell 1, line 2: removed notebook-only import", "cell 1, line 3: removed notebook-only import"} {
+		if !hasFinding(res, SevNotice, want) {
+			t.Errorf("no notice %q", want)
+		}
+	}
+	if !hasFinding(res, SevWarning, "cell 1, line 4: kept the import of notebook-only module pprint because the code uses pformat") {
+		t.Errorf("warnings %v", findings(res, SevWarning))
+	}
+	dag := string(res.Files[0].Content)
+	if !strings.Contains(dag, "import os, sparkmagic") || !strings.Contains(dag, "if x:\n    pass  # nbpipe: removed notebook-only import") {
+		t.Fatalf("DAG:\n%s", dag)
+	}
+	// A cell left with nothing is dropped, and the parameters cell index moves.
+	res = Convert("j.ipynb", taggedNotebook(nil, code("import ipywidgets\n"), code("n = 1\n", "parameters"), code("m = n\n")), Options{})
+	if !strings.Contains(string(res.Files[0].Content), "PARAMETERS_CELL = 0\n") || len(res.Deploy.Params) != 1 {
+		t.Fatalf("%s", res.Files[0].Content)
+	}
+}
+
+func TestSqlContextAndSessionName(t *testing.T) {
+	res := Convert("s.ipynb", taggedNotebook(map[string]any{"targets": []string{"airflow", "pyfile"}},
+		map[string]any{"source": "%%configure -f\n{\"name\": \"mine\"}\n"}, code("df = sqlContext.sql('SELECT 1')\n")), Options{})
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !hasFinding(res, SevNotice, "%%configure name: each Livy session gets the name with a unique suffix") {
+		t.Fatalf("findings %v", res.Findings)
+	}
+	dag, job := string(res.Files[0].Content), string(res.Files[1].Content)
+	if !strings.Contains(dag, `conf["name"] = f"{conf['name']}-{uuid.uuid4().hex[:12]}"`) {
+		t.Error("the DAG does not make session names unique")
+	}
+	if !strings.Contains(job, `namespace["sqlContext"] = SQLContext(spark.sparkContext, spark)`) {
+		t.Error("the job file does not define sqlContext")
+	}
+}
+
+func TestRequirementsReachEveryTarget(t *testing.T) {
+	res := Convert("r.ipynb", taggedNotebook(map[string]any{"targets": []string{"airflow", "pyfile", "ilum_service"}}, code("%pip install pandas==2.2.2\nx = 1\n")), Options{})
+	if strings.Join(res.Requirements, ",") != "pandas==2.2.2" {
+		t.Fatalf("requirements %v", res.Requirements)
+	}
+	dag, job := string(res.Files[0].Content), string(res.Files[1].Content)
+	if !strings.Contains(dag, `REQUIREMENTS = ["pandas==2.2.2"]`) || !strings.Contains(dag, "_install_requirements(session_id)") {
+		t.Error("the DAG does not install the requirements in the Livy session")
+	}
+	if !strings.Contains(job, "--install-requirements") || !strings.Contains(job, `REQUIREMENTS = ["pandas==2.2.2"]`) {
+		t.Error("the job file cannot install its requirements")
+	}
+}
+
+func TestOverrideWinsOverFrontMatter(t *testing.T) {
+	flags, _ := LayerFromValues("command-line flags", map[string]any{"mode": "batch"})
+	res := Convert("o.ipynb", taggedNotebook(map[string]any{"mode": "per_cell"}, code("x = 1\n")), Options{Override: []Layer{flags}})
+	if res.Mode != "batch" || !hasFinding(res, SevNotice, "mode: per_cell from metadata.nbpipe overridden by command-line flags (batch)") {
+		t.Fatalf("mode %s, findings %v", res.Mode, res.Findings)
+	}
+	res = Convert("o.ipynb", taggedNotebook(nil, code("x = 1\n")), Options{Override: []Layer{flags}})
+	if hasFinding(res, SevNotice, "overridden") {
+		t.Fatal("a notice without a notebook setting")
+	}
+}

@@ -548,6 +548,10 @@ func statementIssues(lines []logicalLine) []syntaxIssue {
 			out = append(out, syntaxIssue{line: l.first, msg: fmt.Sprintf("Python 2 %s statement (Python 3 needs %s(...))", name, name), py2print: name == "print"})
 			continue
 		}
+		if i := lambdaTupleParam(l.toks); i > 0 {
+			out = append(out, syntaxIssue{line: l.toks[i].line, msg: "Lambda expression parameters cannot be parenthesized (Python 2 tuple parameters)"})
+			continue
+		}
 		if i := adjacentNames(l.toks); i > 0 {
 			out = append(out, syntaxIssue{line: l.toks[i].line, msg: fmt.Sprintf("%q cannot follow %q here (is this cell Scala, or Python 2?)", l.toks[i].text, l.toks[i-1].text)})
 			continue
@@ -605,6 +609,16 @@ func automagicInstall(rest string) bool {
 		}
 	}
 	return false
+}
+
+// lambdaTupleParam returns the index of a Python 2 `lambda (a, b):`, or 0.
+func lambdaTupleParam(toks []token) int {
+	for i := 0; i+1 < len(toks); i++ {
+		if toks[i].kind == tokName && toks[i].text == "lambda" && toks[i+1].text == "(" {
+			return i
+		}
+	}
+	return 0
 }
 
 func isKeywordOperator(s string) bool {

@@ -136,6 +136,7 @@ func renderDAG(m *model) string {
 	w.line(0, "import json")
 	w.line(0, "import logging")
 	w.line(0, "import time")
+	w.line(0, "import uuid")
 	w.line(0, "from datetime import timedelta")
 	w.line(0, "")
 	w.line(0, "import pendulum")
@@ -145,6 +146,9 @@ func renderDAG(m *model) string {
 	w.line(0, "")
 	emit(w, 0, "LIVY_CONN_ID = ", atom(pyStr(m.cfg.LivyConnID)), "")
 	emit(w, 0, "SESSION_CONF = ", valueExpr(m.session), "")
+	emit(w, 0, "REQUIREMENTS = ", valueExpr(stringsAny(m.requirements)), "")
+	st, _ := parseDuration(m.cfg.StatementTimeout)
+	w.line(0, fmt.Sprintf("STATEMENT_TIMEOUT_SECONDS = %d", int(st.Seconds())))
 	paramsConsts(w, m)
 	cellsConst(w, m)
 	w.line(0, "")
@@ -157,6 +161,7 @@ func renderDAG(m *model) string {
 		kv{key: "schedule=", val: atom(scheduleExpr(m.cfg.Schedule))},
 		kv{key: "start_date=", val: atom(startDateExpr(m.cfg.StartDate))},
 		kv{key: "catchup=", val: atom(pyValue(m.cfg.Catchup))},
+		kv{key: "max_active_runs=", val: atom(fmt.Sprint(m.cfg.MaxActiveRuns))},
 		kv{key: "tags=", val: valueExpr(stringsAny(dagTags(m.cfg.Tags)))},
 		kv{key: "params=", val: paramsExpr(m.params)},
 		kv{key: "default_args=", val: defaultArgs(m.cfg)},
@@ -179,20 +184,10 @@ func batchTasks(w *pyWriter, m *model) {
 		kv{key: "task_id=", val: atom(`"run_notebook"`)},
 		kv{key: "python_callable=", val: atom("run_notebook")},
 	}
-	// The first valid tag among the exported cells applies to the one task.
-	var first task
-	for _, t := range m.tasks {
-		if first.tags.retries == nil && t.tags.retries != nil {
-			first.tags.retries = t.tags.retries
-		}
-		if first.tags.timeout == 0 {
-			first.tags.timeout = t.tags.timeout
-		}
-		if first.tags.pool == "" {
-			first.tags.pool = t.tags.pool
-		}
-	}
-	args = append(args, taskOptions(&first)...)
+	// The one task's settings are the notebook's (retries are in
+	// default_args); per-cell tags were reported as having no effect.
+	var one task
+	args = append(args, taskOptions(&one, m.cfg)...)
 	call("PythonOperator", args...).explode(w, 4, "", "")
 }
 
@@ -216,7 +211,7 @@ func perCellTasks(w *pyWriter, m *model) {
 			kv{key: "python_callable=", val: atom("run_cell")},
 			kv{key: "op_kwargs=", val: atom(fmt.Sprintf(`{"position": %d}`, i))},
 		}
-		args = append(args, taskOptions(t)...)
+		args = append(args, taskOptions(t, m.cfg)...)
 		emit(w, 4, taskVar(t.id)+" = ", call("PythonOperator", args...), "")
 	}
 	chainable := true
@@ -257,16 +252,27 @@ func edge(w *pyWriter, from, to string) {
 // taskVar is the Python variable of a task; ids are validated identifiers.
 func taskVar(id string) string { return "t_" + id }
 
-func taskOptions(t *task) []expr {
+// taskOptions are a task's settings: its tags, else the notebook's
+// execution_timeout and pool.
+func taskOptions(t *task, cfg Config) []expr {
 	var out []expr
 	if t.tags.retries != nil {
 		out = append(out, kv{key: "retries=", val: atom(fmt.Sprint(*t.tags.retries))})
 	}
-	if s := t.timeoutSeconds(); s > 0 {
+	s := t.timeoutSeconds()
+	if s == 0 && cfg.ExecutionTimeout != "" {
+		d, _ := parseDuration(cfg.ExecutionTimeout)
+		s = int(d.Seconds())
+	}
+	if s > 0 {
 		out = append(out, kv{key: "execution_timeout=", val: atom(fmt.Sprintf("timedelta(seconds=%d)", s))})
 	}
-	if t.tags.pool != "" {
-		out = append(out, kv{key: "pool=", val: atom(pyStr(t.tags.pool))})
+	pool := t.tags.pool
+	if pool == "" {
+		pool = cfg.Pool
+	}
+	if pool != "" {
+		out = append(out, kv{key: "pool=", val: atom(pyStr(pool))})
 	}
 	if t.tags.triggerRule != "" {
 		out = append(out, kv{key: "trigger_rule=", val: atom(pyStr(t.tags.triggerRule))})
@@ -351,6 +357,8 @@ func renderPyFile(m *model) string {
 	header(w, m, "Spark job")
 	w.line(0, "import argparse")
 	w.line(0, "import json")
+	w.line(0, "import subprocess")
+	w.line(0, "import sys")
 	w.line(0, "")
 	w.line(0, "from pyspark.sql import SparkSession")
 	w.line(0, "")

@@ -61,6 +61,8 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 				why[i] = "get_ipython() call"
 			case opt.stripPrint && isCallStatement(l.toks, "print"):
 				why[i] = "print() call"
+			case opt.stripPrint && (isCallStatement(l.toks, "pprint") || (isCallStatement(l.toks, "pp") && strings.Contains(src, "from pprint import"))):
+				why[i] = "pprint() call"
 			case opt.stripPrint && py2Statement(l.toks) == "print":
 				why[i] = "Python 2 print statement"
 			case opt.stripDisplay && isCallStatement(l.toks, "display"):
@@ -77,6 +79,21 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 			out.statements++
 		}
 	}
+	out.code, out.removed = applyRemovals(src, lines, why, keep)
+	return out
+}
+
+// applyRemovals rewrites the removed logical lines (why[i] != "") as comments,
+// keeping a statement from keep[i] where set, and `pass` where a block would
+// be left empty.
+func applyRemovals(src string, lines []logicalLine, why, keep []string) (string, []removal) {
+	gone := make([]string, len(lines))
+	for i := range lines {
+		if keep == nil || keep[i] == "" {
+			gone[i] = why[i]
+		}
+	}
+	var removed []removal
 	needPass := emptiedBlocks(lines, gone)
 	var b strings.Builder
 	b.Grow(len(src))
@@ -90,7 +107,7 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 		indent := src[l.start : l.start+leadingSpace(src[l.start:l.end])]
 		b.WriteString(indent)
 		switch {
-		case keep[i] != "":
+		case keep != nil && keep[i] != "":
 			b.WriteString(keep[i] + "  " + timeMarker)
 		case needPass[i]:
 			b.WriteString("pass  ")
@@ -103,14 +120,13 @@ func sanitize(src string, sr scanResult, opt sanitizeOptions) sanitized {
 		prev = l.end
 		first, _, _ := strings.Cut(strings.TrimSpace(l.text(src)), "\n")
 		reason := why[i]
-		if keep[i] != "" {
+		if keep != nil && keep[i] != "" {
 			reason += " (its statement is kept)"
 		}
-		out.removed = append(out.removed, removal{line: l.first, reason: reason, text: strings.TrimSpace(first)})
+		removed = append(removed, removal{line: l.first, reason: reason, text: strings.TrimSpace(first)})
 	}
 	b.WriteString(src[prev:])
-	out.code = b.String()
-	return out
+	return b.String(), removed
 }
 
 // timeMarker ends a line whose %time magic was removed and statement kept.

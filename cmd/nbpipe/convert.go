@@ -198,8 +198,9 @@ func convertAll(ctx context.Context, files []notebookFile, server convert.Layer)
 		if err != nil {
 			res = &convert.Result{Notebook: f.name, Findings: []convert.Finding{{Severity: convert.SevError, Code: convert.CodeInvalidNotebook, Message: err.Error()}}}
 		} else {
-			layers := append([]convert.Layer{server}, f.repo.Layers(f.file)...)
-			res = convert.Convert(f.name, data, convert.Options{Layers: layers})
+			// The flags are this run's explicit settings: they win over the
+			// repository file and the notebook's front matter.
+			res = convert.Convert(f.name, data, convert.Options{Layers: f.repo.Layers(f.file), Override: []convert.Layer{server}})
 		}
 		if res.Err() == nil {
 			if prev, dup := owner[res.DagID]; dup {

@@ -7,6 +7,8 @@
 # notebook: fan_out_fan_in.ipynb
 import argparse
 import json
+import subprocess
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -78,6 +80,11 @@ def run_cells(spark, overrides):
         if name in PARAMS
     }
     namespace = {"__name__": "__main__", "spark": spark, "sc": spark.sparkContext}
+    if any("sqlContext" in cell["code"] for cell in CELLS):
+        # sparkmagic's and Livy's sessions define sqlContext: so does this job.
+        from pyspark.sql import SQLContext
+
+        namespace["sqlContext"] = SQLContext(spark.sparkContext, spark)
     if PARAMETERS_CELL is None:
         namespace.update(PARAMS)
         namespace.update(params)
@@ -91,14 +98,33 @@ def run_cells(spark, overrides):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=f"Spark job {APP_NAME}")
+    parser.add_argument(
+        "--install-requirements",
+        dest="nbpipe install requirements",
+        action="store_true",
+        help="pip install REQUIREMENTS on the driver first (Ilum installs them itself)",
+    )
     for name, default in PARAMS.items():
         parser.add_argument(f"--{name}", default=None, help=f"default: {default!r}")
-    args = parser.parse_args(argv)
-    return {name: value for name, value in vars(args).items() if value is not None}
+    args = vars(parser.parse_args(argv))
+    install = args.pop("nbpipe install requirements")
+    return install, {name: value for name, value in args.items() if value is not None}
+
+
+def install_requirements():
+    """The notebook's %pip requirements, for a spark-submit whose image lacks
+    them: installed on the driver only; executors need them in the image."""
+    if REQUIREMENTS:
+        subprocess.check_call(
+            [sys.executable, "-m", "pip", "install", "--quiet"]
+            + ["--disable-pip-version-check", *REQUIREMENTS]
+        )
 
 
 def main(argv=None):
-    overrides = parse_args(argv)
+    install, overrides = parse_args(argv)
+    if install:
+        install_requirements()
     spark = SparkSession.builder.appName(APP_NAME).getOrCreate()
     try:
         run_cells(spark, overrides)

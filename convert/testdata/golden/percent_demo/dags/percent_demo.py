@@ -8,6 +8,7 @@
 import json
 import logging
 import time
+import uuid
 from datetime import timedelta
 
 import pendulum
@@ -17,6 +18,8 @@ from airflow.sdk import DAG, Param, chain
 
 LIVY_CONN_ID = "ilum-livy-proxy"
 SESSION_CONF = {"kind": "pyspark"}
+REQUIREMENTS = ["requests==2.31.0"]
+STATEMENT_TIMEOUT_SECONDS = 21600
 PARAMS = {"n": 10}
 PARAMETERS_CELL = 0
 CELLS = [
@@ -69,13 +72,24 @@ def _livy(method, endpoint, body=None):
     return response.json() if response.content else {}
 
 
+def _session_conf():
+    conf = dict(SESSION_CONF)
+    if conf.get("name"):
+        # Livy refuses a second session with a name in use: every session
+        # (a retry, a concurrent run) gets its own.
+        conf["name"] = f"{conf['name']}-{uuid.uuid4().hex[:12]}"
+    return conf
+
+
 def _start_session():
-    session_id = _livy("POST", "/sessions", SESSION_CONF)["id"]
+    session_id = _livy("POST", "/sessions", _session_conf())["id"]
     deadline = time.monotonic() + SESSION_START_TIMEOUT_SECONDS
     try:
         while True:
             state = _livy("GET", f"/sessions/{session_id}/state")["state"]
             if state == "idle":
+                if REQUIREMENTS:
+                    _install_requirements(session_id)
                 return session_id
             if state in FAILED_SESSION_STATES:
                 raise RuntimeError(f"Livy session {session_id} ended in state {state}")
@@ -111,23 +125,49 @@ def _statement_code(position, params):
     return code
 
 
-def _run_statement(session_id, position, params):
-    cell = CELLS[position]
-    code = _statement_code(position, params)
+def _install_requirements(session_id):
+    """The notebook's %pip requirements, installed on the session's driver
+    before the first cell (executors need them in the Spark image)."""
+    code = (
+        "import subprocess, sys\n"
+        "subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet', "
+        f"'--disable-pip-version-check', *{REQUIREMENTS!r}])\n"
+    )
+    _run_code(session_id, code, "installing the requirements")
+
+
+def _run_code(session_id, code, what):
     endpoint = f"/sessions/{session_id}/statements"
     statement = _livy("POST", endpoint, {"code": code, "kind": "pyspark"})
+    deadline = time.monotonic() + STATEMENT_TIMEOUT_SECONDS
     while statement["state"] in ("waiting", "running", "cancelling"):
+        if time.monotonic() > deadline:
+            try:
+                _livy("POST", f"{endpoint}/{statement['id']}/cancel", {})
+            except RuntimeError as err:
+                log.warning("cancelling statement %s: %s", statement["id"], err)
+            raise RuntimeError(
+                f"{what}: statement still {statement['state']} after "
+                f"{STATEMENT_TIMEOUT_SECONDS} s (statement_timeout); cancelled"
+            )
         time.sleep(POLL_SECONDS)
         statement = _livy("GET", f"{endpoint}/{statement['id']}")
     output = statement.get("output") or {}
     if statement["state"] != "available" or output.get("status") != "ok":
         traceback = "".join(output.get("traceback") or [])
         raise RuntimeError(
-            f"task {cell['task_id']} (notebook cells {cell['cells']}) failed: "
+            f"{what} failed: "
             f"{output.get('ename', statement['state'])}: {output.get('evalue', '')}\n"
             f"{traceback}"
         )
-    text = (output.get("data") or {}).get("text/plain")
+    return (output.get("data") or {}).get("text/plain")
+
+
+def _run_statement(session_id, position, params):
+    cell = CELLS[position]
+    code = _statement_code(position, params)
+    what = f"task {cell['task_id']} (notebook cells {cell['cells']})"
+    text = _run_code(session_id, code, what)
     if text:
         log.info("%s output:\n%s", cell["task_id"], text)
 
@@ -161,6 +201,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    max_active_runs=1,
     tags=["nbpipe"],
     params={"n": Param(10, type="integer")},
     default_args={

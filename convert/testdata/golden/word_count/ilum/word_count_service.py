@@ -72,6 +72,11 @@ def run_cells(spark, overrides):
         if name in PARAMS
     }
     namespace = {"__name__": "__main__", "spark": spark, "sc": spark.sparkContext}
+    if any("sqlContext" in cell["code"] for cell in CELLS):
+        # sparkmagic's and Livy's sessions define sqlContext: so does this job.
+        from pyspark.sql import SQLContext
+
+        namespace["sqlContext"] = SQLContext(spark.sparkContext, spark)
     if PARAMETERS_CELL is None:
         namespace.update(PARAMS)
         namespace.update(params)
