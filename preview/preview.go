@@ -1,0 +1,314 @@
+// Package preview is nbpipe's pull-request "plan": it converts the notebooks
+// a pull request changes, publishes nothing, and describes what publishing
+// would do (each DAG's tasks, schedule, warnings and errors, and the
+// generated files against the target branch) as one Markdown comment that a
+// Commenter keeps up to date on the pull request. The Action and the server
+// share it; nothing here depends on the forge.
+package preview
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/utils/diff"
+	"github.com/sergi/go-diff/diffmatchpatch"
+
+	"github.com/nbpipe/nbpipe/convert"
+	"github.com/nbpipe/nbpipe/publish"
+)
+
+// Marker is the hidden line that identifies nbpipe's preview comment on a
+// pull request: the one comment Upsert edits instead of adding another.
+const Marker = "<!-- nbpipe-preview -->"
+
+// Preview is what publishing a pull request's head would change.
+type Preview struct {
+	Repo string // the source repository, owner/name
+	// Base is the commit the pull request's changes are counted from (the
+	// merge base); Head the pull request's head commit.
+	Base, Head string
+	// TargetBranch is the branch of the dags repository the diff is
+	// against; TargetHead its commit ("" when the branch does not exist).
+	TargetBranch, TargetHead string
+	Notebooks                []Notebook
+	// ConfigError is set when the head's .nbpipe.yaml does not parse: every
+	// notebook then fails with it.
+	ConfigError string
+}
+
+// Notebook is the preview of one changed notebook.
+type Notebook struct {
+	Path     string
+	Change   publish.ChangeKind
+	DagID    string
+	Mode     string
+	Schedule string // "" when none (manual runs only)
+	Tasks    []string
+	Warnings []string
+	Errors   []string
+	// Files are the generated files that would change in the target
+	// branch, by path.
+	Files []FileDiff
+}
+
+// FileDiff is one generated file against the target branch.
+type FileDiff struct {
+	Path string
+	// Change is added, modified or removed; a file whose content would not
+	// change is not listed.
+	Change         publish.ChangeKind
+	Added, Removed int // lines
+}
+
+// Failed counts the notebooks that would not convert.
+func (p *Preview) Failed() int {
+	n := 0
+	for _, nb := range p.Notebooks {
+		if len(nb.Errors) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Source is what Compute reads from the source repository; *publish.Repo
+// has it.
+type Source interface {
+	Changes(ctx context.Context, before, after string, keep func(path string) bool) ([]publish.Change, error)
+	ReadFile(rev, name string) ([]byte, bool, error)
+	FileSize(rev, name string) (int64, bool, error)
+}
+
+// Target is what Compute reads from the dags repository; *publish.Repo has
+// it.
+type Target interface {
+	Head(branch string) (string, error)
+	ReadFile(rev, name string) ([]byte, bool, error)
+}
+
+// Options are a preview's settings: the same as the publishing run would
+// use for the repository.
+type Options struct {
+	Repo         string // owner/name, for the ownership headers
+	TargetDir    string // where the repository's outputs go in the target
+	TargetBranch string
+	// Layers are the server's or the Action's settings, under the
+	// repository's .nbpipe.yaml; Locked keys only they may set.
+	Layers []convert.Layer
+	Locked []string
+	// MaxNotebookBytes refuses larger notebooks (0: no cap).
+	MaxNotebookBytes int64
+}
+
+// Compute converts the notebooks that differ between base and head of the
+// source (head's .nbpipe.yaml applies; when it changed, every notebook
+// counts) and compares the files they generate with the target branch as
+// it is. Nothing is written anywhere. Errors are the repositories' (a
+// commit missing, a read failing); a notebook that does not convert is in
+// the preview with its errors.
+func Compute(ctx context.Context, source Source, base, head string, target Target, opt Options) (*Preview, error) {
+	p := &Preview{Repo: opt.Repo, Base: base, Head: head, TargetBranch: opt.TargetBranch}
+	changes, err := changed(ctx, source, base, head)
+	if err != nil {
+		return nil, err
+	}
+	if p.TargetHead, err = target.Head(opt.TargetBranch); err != nil {
+		return nil, err
+	}
+	readTarget := func(name string) ([]byte, bool, error) {
+		if p.TargetHead == "" {
+			return nil, false, nil
+		}
+		return target.ReadFile(p.TargetHead, name)
+	}
+	headCfg, err := repoConfig(source, head)
+	if err != nil {
+		p.ConfigError = err.Error()
+		for _, c := range changes {
+			p.Notebooks = append(p.Notebooks, Notebook{Path: c.Path, Change: c.Kind, Errors: []string{err.Error()}})
+		}
+		return p, nil
+	}
+	var baseCfg *convert.RepoConfig
+	if base != "" {
+		if baseCfg, err = repoConfig(source, base); err != nil {
+			baseCfg = nil // the old outputs are then found by conversion at base only when it parses
+		}
+	}
+	dir := strings.Trim(path.Clean("/"+opt.TargetDir), "/")
+	for _, c := range changes {
+		nb := Notebook{Path: c.Path, Change: c.Kind}
+		produced := map[string][]byte{}
+		if c.Kind != publish.Removed && headCfg.Selected(c.Path) {
+			res, errs, err := convertAt(source, head, c.Path, headCfg, opt)
+			if err != nil {
+				return nil, err
+			}
+			nb.Errors = errs
+			if res != nil {
+				nb.DagID, nb.Mode, nb.Tasks = res.DagID, res.Mode, res.Tasks
+				if res.Deploy != nil && res.Deploy.Config.Schedule != nil {
+					nb.Schedule = *res.Deploy.Config.Schedule
+				}
+				for _, f := range res.Findings {
+					if f.Severity == convert.SevWarning {
+						nb.Warnings = append(nb.Warnings, f.String())
+					}
+				}
+				if len(nb.Errors) == 0 {
+					for _, f := range res.Files {
+						produced[path.Join(dir, f.Path)] = f.Content
+					}
+				}
+			}
+		}
+		// The outputs the notebook's version at base produced and head no
+		// longer does are removed. A head that fails removes nothing: the
+		// publishing run keeps the old outputs then.
+		var old []string
+		if c.Kind != publish.Added && base != "" && baseCfg != nil && len(nb.Errors) == 0 && baseCfg.Selected(c.Path) {
+			res, _, err := convertAt(source, base, c.Path, baseCfg, opt)
+			if err != nil {
+				return nil, err
+			}
+			if res != nil && res.Err() == nil {
+				for _, f := range res.Files {
+					old = append(old, path.Join(dir, f.Path))
+				}
+			}
+		}
+		if err := nb.diff(produced, old, readTarget); err != nil {
+			return nil, err
+		}
+		p.Notebooks = append(p.Notebooks, nb)
+	}
+	return p, nil
+}
+
+// convertAt converts a notebook at a commit; errs are why it does not
+// convert (then res may hold what was resolved before the error).
+func convertAt(source Source, rev, nbPath string, rc *convert.RepoConfig, opt Options) (res *convert.Result, errs []string, err error) {
+	if opt.MaxNotebookBytes > 0 {
+		size, _, err := source.FileSize(rev, nbPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		if size > opt.MaxNotebookBytes {
+			return nil, []string{fmt.Sprintf("the notebook is %d bytes, over the %d-byte limit (max_notebook_size)", size, opt.MaxNotebookBytes)}, nil
+		}
+	}
+	data, ok, err := source.ReadFile(rev, nbPath)
+	if err != nil || !ok {
+		return nil, nil, err
+	}
+	res = convert.Convert(nbPath, data, convert.Options{
+		Source: convert.Source{Repo: opt.Repo, Commit: rev},
+		Layers: append(append([]convert.Layer{}, opt.Layers...), rc.Layers(nbPath)...),
+		Locked: opt.Locked,
+	})
+	for _, f := range res.Findings {
+		if f.Severity == convert.SevError {
+			errs = append(errs, f.String())
+		}
+	}
+	return res, errs, nil
+}
+
+// diff fills nb.Files: every produced file against the target branch, and
+// every old output no longer produced that the target holds.
+func (nb *Notebook) diff(produced map[string][]byte, old []string, read func(string) ([]byte, bool, error)) error {
+	for p, content := range produced {
+		cur, ok, err := read(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok:
+			nb.Files = append(nb.Files, FileDiff{Path: p, Change: publish.Added, Added: lineCount(string(content))})
+		case string(cur) != string(content):
+			add, del := LineDiff(string(cur), string(content))
+			nb.Files = append(nb.Files, FileDiff{Path: p, Change: publish.Modified, Added: add, Removed: del})
+		}
+	}
+	for _, p := range old {
+		if _, still := produced[p]; still {
+			continue
+		}
+		cur, ok, err := read(p)
+		if err != nil {
+			return err
+		}
+		if ok && convert.IsOwned(cur) {
+			nb.Files = append(nb.Files, FileDiff{Path: p, Change: publish.Removed, Removed: lineCount(string(cur))})
+		}
+	}
+	sort.Slice(nb.Files, func(i, j int) bool { return nb.Files[i].Path < nb.Files[j].Path })
+	return nil
+}
+
+// LineDiff counts the lines a line diff from a to b adds and removes.
+func LineDiff(a, b string) (added, removed int) {
+	for _, d := range diff.Do(a, b) {
+		switch d.Type {
+		case diffmatchpatch.DiffInsert:
+			added += lineCount(d.Text)
+		case diffmatchpatch.DiffDelete:
+			removed += lineCount(d.Text)
+		}
+	}
+	return added, removed
+}
+
+func lineCount(s string) int {
+	if s == "" {
+		return 0
+	}
+	n := strings.Count(s, "\n")
+	if !strings.HasSuffix(s, "\n") {
+		n++
+	}
+	return n
+}
+
+// changed lists the notebooks that differ between base and head; when
+// .nbpipe.yaml changed, every notebook at head counts as modified (as the
+// publishing run does).
+func changed(ctx context.Context, source Source, base, head string) ([]publish.Change, error) {
+	changes, err := source.Changes(ctx, base, head, convert.IsNotebookPath)
+	if err != nil || base == "" {
+		return changes, err
+	}
+	cfg, err := source.Changes(ctx, base, head, func(p string) bool { return p == ".nbpipe.yaml" })
+	if err != nil || len(cfg) == 0 {
+		return changes, err
+	}
+	all, err := source.Changes(ctx, "", head, convert.IsNotebookPath)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, c := range changes {
+		seen[c.Path] = true
+	}
+	for _, c := range all {
+		if !seen[c.Path] {
+			changes = append(changes, publish.Change{Kind: publish.Modified, Path: c.Path})
+		}
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	return changes, nil
+}
+
+func repoConfig(source Source, rev string) (*convert.RepoConfig, error) {
+	data, ok, err := source.ReadFile(rev, ".nbpipe.yaml")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return &convert.RepoConfig{}, nil
+	}
+	return convert.ParseRepoConfig(".nbpipe.yaml", data)
+}
