@@ -18,6 +18,7 @@ import (
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
+	"github.com/nbpipe/nbpipe/preview"
 	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/webhook"
 )
@@ -43,8 +44,12 @@ func run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("read the Actions context: %w", err)
 	}
-	if gh.EventName != "push" {
-		a.Infof("nbpipe runs on push events; %q ignored", red.text(gh.EventName))
+	switch gh.EventName {
+	case "push":
+	case "pull_request", "pull_request_target":
+		return runPreview(ctx, a, gh, getenv, log, red)
+	default:
+		a.Infof("nbpipe runs on push and pull_request events; %q ignored", red.text(gh.EventName))
 		return nil
 	}
 	body, err := os.ReadFile(gh.EventPath)
@@ -73,21 +78,11 @@ func run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 		return fmt.Errorf("input target-url is required")
 	}
 	token := a.GetInput("token")
-	settings := map[string]any{}
-	if m := a.GetInput("mode"); m != "" {
-		settings["mode"] = m
-	}
-	if t := a.GetInput("targets"); t != "" {
-		settings["targets"] = strings.Split(t, ",")
-	}
-	layer, err := convert.LayerFromValues("action inputs", settings)
+	layer, err := inputLayer(a)
 	if err != nil {
 		return err
 	}
-	cache := getenv("RUNNER_TEMP")
-	if cache == "" {
-		cache = os.TempDir()
-	}
+	cache := cacheRoot(getenv)
 	p := pipeline.New(pipeline.Config{
 		Lookup: func(repo string) (pipeline.Source, bool) {
 			return pipeline.Source{
@@ -136,6 +131,26 @@ func report(a *githubactions.Action, rep *pipeline.Report, red func(string) stri
 	}
 }
 
+// inputLayer is the conversion settings the inputs give.
+func inputLayer(a *githubactions.Action) (convert.Layer, error) {
+	settings := map[string]any{}
+	if m := a.GetInput("mode"); m != "" {
+		settings["mode"] = m
+	}
+	if t := a.GetInput("targets"); t != "" {
+		settings["targets"] = strings.Split(t, ",")
+	}
+	return convert.LayerFromValues("action inputs", settings)
+}
+
+// cacheRoot is where the run keeps its clones.
+func cacheRoot(getenv func(string) string) string {
+	if c := getenv("RUNNER_TEMP"); c != "" {
+		return c
+	}
+	return os.TempDir()
+}
+
 func orDefault(v, def string) string {
 	if v == "" {
 		return def
@@ -163,35 +178,8 @@ func summary(rep *pipeline.Report) string {
 }
 
 // MarkdownText makes s literal text in GitHub-flavoured Markdown, on one
-// line: inside a table cell, a paragraph or a heading nothing in it renders
-// as a link, an image, an autolink, emphasis, code, a heading, a list, HTML,
-// an entity, a mention, math or a table cell boundary. Every ASCII
-// punctuation character but "/" (which no construct uses) is
-// backslash-escaped, which CommonMark defines as that character, literally,
-// for all of them; GFM's bare-URL, www. and e-mail autolinks need a literal
-// ":", "." or "@" and so do not form. Line breaks and other control
-// characters become spaces.
-func MarkdownText(s string) string {
-	s = strings.ReplaceAll(s, "\r\n", "\n") // one line break, one space
-	var b strings.Builder
-	b.Grow(len(s) + len(s)/4)
-	for _, r := range s {
-		switch {
-		case r < 0x20 || r == 0x7f:
-			b.WriteByte(' ')
-		case r < 0x80 && r != '/' && isPunct(byte(r)):
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func isPunct(c byte) bool {
-	return c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~'
-}
+// line; it is preview.MarkdownText, which the PR preview shares.
+func MarkdownText(s string) string { return preview.MarkdownText(s) }
 
 // redactor scrubs credentials from the text the Action prints: the tokens
 // it was given, and the user information of any URL (git and HTTP errors

@@ -82,9 +82,9 @@ func TestRunOnAPushEvent(t *testing.T) {
 	}
 
 	// Other events are ignored.
-	env["GITHUB_EVENT_NAME"] = "pull_request"
+	env["GITHUB_EVENT_NAME"] = "issues"
 	if err := Run(context.Background(), a, getenv, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatalf("pull_request: %v", err)
+		t.Fatalf("issues: %v", err)
 	}
 }
 
