@@ -197,7 +197,9 @@ func (b *builder) build() *model {
 	if hits := scanSecrets(m.doc); len(hits) > 0 {
 		b.secret(0, 0, hits[0].what+" in the markdown that becomes doc_md")
 	}
-	b.configSecrets(m)
+	if !b.frontMatterSecrets() {
+		b.configSecrets(m) // the merged settings, from every layer
+	}
 	m.requirements = sortedUnique(m.requirements)
 	return m
 }
@@ -226,12 +228,35 @@ func (b *builder) configSecrets(m *model) {
 	}
 }
 
+// frontMatterSecrets scans the notebook's own settings as written: the
+// front matter cell and metadata.nbpipe.
+func (b *builder) frontMatterSecrets() bool {
+	found := false
+	if b.fmCell == 0 {
+		for _, h := range scanSecrets(b.nb.Cells[0].Source) {
+			b.secret(1, h.line, h.what+" in the front matter")
+			found = true
+		}
+	}
+	if b.nb.Metadata != nil {
+		if hits := scanSecrets(string(b.nb.Metadata)); len(hits) > 0 {
+			b.secret(0, 0, hits[0].what+" in metadata.nbpipe")
+			found = true
+		}
+	}
+	return found
+}
+
 // configure reads a %%configure [-f] {json} cell into Livy session settings.
 func (b *builder) configure(cls classified, cell int, into map[string]any) {
 	body := strings.TrimSpace(cls.body)
 	if body == "" {
 		b.r.add(SevWarning, CodeConfigure, cell, 0, "empty %%%%configure cell ignored")
 		return
+	}
+	// The settings are copied into the DAG: the same secret rules apply.
+	for _, h := range scanSecrets(cls.body) {
+		b.secret(cell, cls.bodyLine+h.line-1, h.what+" in %%configure")
 	}
 	v, err := decodeJSONValue([]byte(body))
 	obj, ok := v.(map[string]any)

@@ -13,6 +13,18 @@ var jupyterOnlyModules = []string{
 	"ipympl", "matplotlib_inline", "google.colab", "pprint",
 }
 
+func mentionsJupyterModule(code string) bool {
+	if !strings.Contains(code, "import") {
+		return false
+	}
+	for _, m := range jupyterOnlyModules {
+		if strings.Contains(code, m) {
+			return true
+		}
+	}
+	return false
+}
+
 func jupyterModule(dotted string) string {
 	for _, m := range jupyterOnlyModules {
 		if dotted == m || strings.HasPrefix(dotted, m+".") {
@@ -102,6 +114,16 @@ func importedNames(toks []token) (module string, names []string, ok bool) {
 // code uses, with a notice; the ones still used stay, with a warning, since
 // they fail wherever the module is not installed.
 func (b *builder) jupyterImports(m *model) {
+	any := false
+	for ti := range m.tasks {
+		if mentionsJupyterModule(m.tasks[ti].code) {
+			any = true
+			break
+		}
+	}
+	if !any {
+		return // the common case: no scan
+	}
 	scans := make([]scanResult, len(m.tasks))
 	var found []importBinding
 	for ti := range m.tasks {

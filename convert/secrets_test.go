@@ -244,7 +244,7 @@ func TestConvertReportsSecrets(t *testing.T) {
 		{"markdown that becomes doc_md", nil, []map[string]any{secMarkdown("Token: " + secFakeGitHub), secCode("x = 1")},
 			SevError, 0, 0, "GitHub token in the markdown that becomes doc_md"},
 		{"params in the configuration", map[string]any{"nbpipe": map[string]any{"params": map[string]any{"token": secFakeGitHub}}}, []map[string]any{secCode("x = 1")},
-			SevError, 0, 0, "GitHub token in the configuration"},
+			SevError, 0, 0, "GitHub token in metadata.nbpipe"},
 		{"parameters cell", nil, []map[string]any{{"cell_type": "code", "source": "aws_secret_access_key = '" + secFakeAWSSecret + "'", "metadata": map[string]any{"tags": []string{"parameters"}}}},
 			SevError, 1, 1, "possible AWS secret access key"},
 	}
@@ -323,6 +323,102 @@ func TestConvertFindingsNeverContainSecretValues(t *testing.T) {
 			}
 			if err := res.Err(); err != nil && strings.Contains(err.Error(), tc.secret) {
 				t.Errorf("Err() reveals the secret value: %v", err)
+			}
+		})
+	}
+}
+
+// Fakes for the rules added for issue 7, assembled at run time.
+var (
+	secFakeSlackBot  = "xoxb" + "-" + strings.Repeat("1", 12) + "-" + strings.Repeat("2", 13) + "-" + strings.Repeat("aB", 12)
+	secFakeSlackUser = "xoxp" + "-" + strings.Repeat("1", 12) + "-" + strings.Repeat("2", 12) + "-" + strings.Repeat("3", 13) + "-" + strings.Repeat("f0", 16)
+	secFakeSlackHook = "https://hooks.slack" + ".com/services/T" + strings.Repeat("0", 8) + "/B" + strings.Repeat("0", 8) + "/" + strings.Repeat("x", 24)
+	secFakeGitLab    = "glpat" + "-" + strings.Repeat("Gl", 10)
+	secFakeGoogle    = "AIza" + "Sy" + strings.Repeat("G0", 16) + "g"
+	secFakeAzureKey  = strings.Repeat("Az9+", 21) + "ab=="
+)
+
+func TestScanSecretsIssue7Kinds(t *testing.T) {
+	tests := []struct{ name, text, what string }{
+		{"Slack bot token", `client = WebClient(token="` + secFakeSlackBot + `")`, "Slack token"},
+		{"Slack user token", `t = '` + secFakeSlackUser + `'`, "Slack token"},
+		{"Slack webhook", `requests.post("` + secFakeSlackHook + `", json=msg)`, "Slack webhook URL"},
+		{"GitLab token", `gl = gitlab.Gitlab(url, private_token="` + secFakeGitLab + `")`, "GitLab token"},
+		{"Google API key", `url = f"https://maps.googleapis.com/x?key=` + secFakeGoogle + `"`, "Google API key"},
+		{"Azure connection string", `conn = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=` + secFakeAzureKey + `;EndpointSuffix=core.windows.net"`, "Azure storage key"},
+		{"s3a secret key in code", `spark = SparkSession.builder.config("spark.hadoop.fs.s3a.secret.key", "` + secFakePassword + `").getOrCreate()`, "credential in a Spark setting"},
+		{"s3a access key via conf.set", `sc._jsc.hadoopConfiguration().set('fs.s3a.access.key', '` + secFakePassword + `')`, "credential in a Spark setting"},
+		{"Spark password in %%configure JSON", `{"conf": {"spark.ssl.keyPassword": "` + secFakePassword + `"}}`, "credential in a Spark setting"},
+		{"Azure account key setting", `spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", "` + secFakePassword + `")`, "credential in a Spark setting"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := scanSecrets(tc.text)
+			found := false
+			for _, h := range hits {
+				found = found || h.what == tc.what
+			}
+			if !found {
+				t.Fatalf("scanSecrets(%q) = %+v, want a %q hit", tc.text, hits, tc.what)
+			}
+			if r := redactSecrets(tc.text); r == tc.text {
+				t.Errorf("redactSecrets left %q unchanged", tc.text)
+			}
+		})
+	}
+	for _, ok := range []string{
+		`spark.conf.set("spark.hadoop.fs.s3a.secret.key", "<secret-key>")`,
+		`.config("spark.hadoop.fs.s3a.secret.key", "${S3_SECRET}")`,
+		`.config("spark.hadoop.fs.s3a.secret.key", "{{ var.value.s3_secret }}")`,
+		`.config("spark.hadoop.fs.s3a.secret.key", os.environ["S3_SECRET"])`,
+		`.config("spark.hadoop.fs.s3a.secret.key", secret)`,
+		`conn = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=<account-key>"`,
+		`spark.conf.set("spark.sql.shuffle.partitions", "8")`,
+		`glob = "glpat-short"`,
+	} {
+		if hits := scanSecrets(ok); len(hits) != 0 {
+			t.Errorf("scanSecrets(%q) = %+v, want none (a placeholder or no value)", ok, hits)
+		}
+	}
+}
+
+func TestSecretsEverywhereThatReachesOutput(t *testing.T) {
+	s3 := `"spark.hadoop.fs.s3a.secret.key": "` + secFakePassword + `"`
+	cases := []struct {
+		name     string
+		data     []byte
+		cell     int
+		line     int
+		contains string
+	}{
+		{"%%configure body", cellsNotebook("python3", "python", "x = 1", "%%configure -f\n{\"conf\": {\n  "+s3+"}}"), 2, 3, "in %%configure"},
+		{"front matter", func() []byte {
+			d := map[string]any{"nbformat": 4, "nbformat_minor": 5, "metadata": map[string]any{}, "cells": []any{
+				map[string]any{"cell_type": "raw", "metadata": map[string]any{}, "source": "---\ndag_id: x\nspark_conf:\n  spark.hadoop.fs.s3a.secret.key: '" + secFakePassword + "'\n---\n"},
+				map[string]any{"cell_type": "code", "metadata": map[string]any{}, "source": "x = 1", "outputs": []any{}},
+			}}
+			b, _ := json.Marshal(d)
+			return b
+		}(), 1, 4, "in the front matter"},
+		{"Slack token in markdown", cellsNotebook("python3", "python", "md:Alerts go to "+secFakeSlackBot, "x = 1"), 0, 0, "Slack token in the markdown"},
+		{"Google key in a parameters default", taggedNotebook(nil, code("maps_key = '"+secFakeGoogle+"'\n", "parameters")), 1, 1, "Google API key"},
+		{"GitLab token in %%sql", cellsNotebook("python3", "python", "%%sql\nSELECT '"+secFakeGitLab+"' AS t"), 1, 2, "GitLab token"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Convert("s.ipynb", tc.data, Options{})
+			fs := secFindings(res, CodeSecret)
+			if len(fs) == 0 || res.Err() == nil {
+				t.Fatalf("no secret error: %v", res.Findings)
+			}
+			f := fs[0]
+			if f.Cell != tc.cell || f.Line != tc.line || !strings.Contains(f.Message, tc.contains) {
+				t.Fatalf("finding %+v, want cell %d line %d containing %q", f, tc.cell, tc.line, tc.contains)
+			}
+			for _, x := range res.Findings {
+				if strings.Contains(x.Message, secFakePassword) || strings.Contains(x.Message, secFakeSlackBot) {
+					t.Fatalf("a finding carries the secret: %s", x)
+				}
 			}
 		})
 	}
