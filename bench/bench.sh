@@ -321,5 +321,12 @@ PY
 # against the git CLI doing the same one-file change.
 echo "== go run ./internal/bench/serve (intake at 200 deliveries/s; publish on 20k files / 10k commits)"
 go run ./internal/bench/serve -rate 200 -seconds 10 -runs 5
+# The whole loop against real Gitea, Airflow 3 and Livy: each step's median
+# over NBPIPE_LOOP_PUSHES pushes (default 10), and nbpipe's own share.
+echo "== the whole loop: push -> DAG commit -> Airflow has it -> run queued -> run finished"
+bash scripts/gitea.sh install >/dev/null
+NBPIPE_E2E=1 NBPIPE_VENV="$(bash scripts/pyenv.sh)" NBPIPE_LOOP_BENCH="${NBPIPE_LOOP_PUSHES:-10}" \
+    go test -count=1 -timeout 60m -run TestWholeLoopSpeed -v ./internal/server/ |
+    grep -E 'median|"bench"|--- |^(ok|FAIL)' || rc=1
 exit "$rc"
 

@@ -99,7 +99,9 @@ type Report struct {
 	TargetHead string           `json:"target_head,omitempty"`
 	Notebooks  []NotebookReport `json:"notebooks"`
 	Refused    []string         `json:"refused,omitempty"`
-	Tries      int              `json:"tries,omitempty"`
+	// Created lists the outputs this run wrote that did not exist before.
+	Created []string `json:"created,omitempty"`
+	Tries   int      `json:"tries,omitempty"`
 	// UpToDate reports a request with nothing new: the target already
 	// holds the outputs of SourceCommit.
 	UpToDate bool `json:"up_to_date,omitempty"`
@@ -340,9 +342,15 @@ func (p *Processor) run(ctx context.Context, req Request, src Source, cache stri
 	// The plan runs against the target branch as it is at each try; only
 	// the collisions of the try that was pushed reach the report.
 	var collisions map[string]string
+	var created []string
 	plan := func(t *publish.Tree) ([]publish.FileChange, error) {
 		out, coll, err := planWrites(t, writes, rep, ev.Repo)
-		collisions = coll
+		collisions, created = coll, nil
+		for _, w := range out {
+			if _, exists, rerr := t.Read(w.Path); rerr == nil && !exists && w.Content != nil {
+				created = append(created, w.Path)
+			}
+		}
 		ignore := airflowIgnore(src.TargetDir, out)
 		if err != nil || ignore == nil {
 			return out, err
@@ -371,7 +379,7 @@ func (p *Processor) run(ctx context.Context, req Request, src Source, cache stri
 			nb.Error, nb.Files = why, nil
 		}
 	}
-	rep.TargetCommit, rep.Refused, rep.Tries = res.Commit, res.Refused, res.Tries
+	rep.TargetCommit, rep.Refused, rep.Tries, rep.Created = res.Commit, res.Refused, res.Tries, created
 	if rep.TargetHead, err = target.Head(p.cfg.TargetBranch); err != nil {
 		return nil, stagePublish, err
 	}

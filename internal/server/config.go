@@ -83,7 +83,8 @@ type AirflowConfig struct {
 	Token     string `yaml:"token"`
 	JWTSecret string `yaml:"jwt_secret"`
 	// JWTSubject and JWTRole are the self-minted token's user and role
-	// (default nbpipe, USER: enough to unpause and trigger).
+	// (default nbpipe, OP: USER may unpause and trigger, creating pools
+	// takes OP).
 	JWTSubject string `yaml:"jwt_subject"`
 	JWTRole    string `yaml:"jwt_role"`
 	Username   string `yaml:"username"`
@@ -175,7 +176,7 @@ func defaults() Config {
 		RetryBase:       2 * time.Second,
 		RetryMax:        5 * time.Minute,
 		Airflow: AirflowConfig{CreatePools: true, LoadTimeout: 5 * time.Minute, RunTimeout: time.Hour,
-			JWTSubject: "nbpipe", JWTRole: "USER"},
+			JWTSubject: "nbpipe", JWTRole: "OP"},
 		Branches:     []string{"main", "master"},
 		TargetBranch: "main",
 		RatePerMin:   10,

@@ -97,6 +97,7 @@ func deployments(ev webhook.PushEvent, rep *pipeline.Report, withAirflow, withIl
 		for i, f := range nb.Result.Files {
 			j := base
 			j.File = nb.Files[i]
+			j.NewFile = slices.Contains(rep.Created, j.File)
 			switch f.Target {
 			case convert.TargetAirflow:
 				if !withAirflow || !cfg.Trigger {

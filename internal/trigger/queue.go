@@ -47,6 +47,7 @@ type Job struct {
 	// What was published: the target commit and the output's path in it.
 	TargetCommit string    `json:"target_commit"`
 	File         string    `json:"file"`
+	NewFile      bool      `json:"new_file,omitempty"` // the file did not exist before TargetCommit
 	PublishedAt  time.Time `json:"published_at"`
 	// Airflow settings.
 	Scheduled bool           `json:"scheduled,omitempty"`

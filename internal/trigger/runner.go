@@ -206,7 +206,7 @@ func (r *Runner) airflowJob(ctx context.Context, j *Job) (map[string]any, error)
 		out, err := r.Airflow.Deploy(ctx, airflow.Deployment{
 			DagID: j.DagID, File: file, Bundle: r.Bundle, Commit: j.TargetCommit,
 			Contains:    func(v string) bool { return r.Contains(ctx, v, j.TargetCommit) },
-			PublishedAt: j.PublishedAt, Scheduled: j.Scheduled,
+			PublishedAt: j.PublishedAt, NewFile: j.NewFile, Scheduled: j.Scheduled,
 			Unpause: j.Unpause, Trigger: j.Trigger,
 			Pools: j.Pools, CreatePools: r.CreatePools,
 			RunID: RunID(j.SourceCommit), Conf: j.Conf,
@@ -221,7 +221,7 @@ func (r *Runner) airflowJob(ctx context.Context, j *Job) (map[string]any, error)
 			r.Status(ctx, *j, c, publish.StateFailure, "Airflow import error, not triggered: "+lastLine(ie.StackTrace), "")
 			outcome["stack_trace"] = ie.StackTrace
 			return outcome, errFinal{err}
-		case errors.Is(err, airflow.ErrNotLoaded), errors.Is(err, airflow.ErrPoolMissing), errors.Is(err, airflow.ErrAuthRefused):
+		case errors.Is(err, airflow.ErrNotLoaded), errors.Is(err, airflow.ErrPoolMissing), errors.Is(err, airflow.ErrAuthRefused), errors.Is(err, airflow.ErrForbidden):
 			r.Status(ctx, *j, c, publish.StateFailure, firstLine(err.Error()), "")
 			return outcome, errFinal{err}
 		case err != nil:

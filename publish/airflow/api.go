@@ -109,7 +109,11 @@ func (c *Client) ListDAGs(ctx context.Context, o ListOptions) ([]DAG, error) {
 // fetches the bundle, so new commits show up without waiting for the
 // bundle's refresh_interval.
 func (c *Client) Reparse(ctx context.Context, fileToken string) error {
-	if err := c.do(ctx, http.MethodPut, "/api/v2/parseDagFile/"+esc(fileToken), nil, nil, nil); err != nil {
+	err := c.do(ctx, http.MethodPut, "/api/v2/parseDagFile/"+esc(fileToken), nil, nil, nil)
+	if errors.Is(err, ErrConflict) {
+		return nil // a parse of that file is already requested (another deployment asked first)
+	}
+	if err != nil {
 		return fmt.Errorf("airflow: reparse: %w", err)
 	}
 	return nil

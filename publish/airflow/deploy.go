@@ -41,6 +41,10 @@ type Deployment struct {
 	// includes Commit (the caller checks git ancestry); nil = equality.
 	Contains    func(bundleVersion string) bool
 	PublishedAt time.Time // when the commit was pushed (for bundles without versions, and import errors)
+	// NewFile says the file did not exist before Commit: any import error
+	// of it stamped after PublishedAt is the new version's (no old version
+	// can be re-stamped), even when a restarted deployment first sees it.
+	NewFile bool
 	Scheduled   bool      // the DAG has a schedule (Airflow's own view counts too)
 	Unpause     bool
 	Trigger     bool
@@ -337,6 +341,8 @@ func newImportError(ie *ImportError, d Deployment, atCommit *time.Time, startTra
 		return true
 	case !ie.Timestamp.After(d.PublishedAt):
 		return false
+	case d.NewFile:
+		return true
 	case !bundleKnown:
 		return true
 	case !firstLook && (startTrace == nil || *startTrace != ie.StackTrace):
