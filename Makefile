@@ -1,4 +1,5 @@
-# nbpipe: `make test` runs every test, `make run` converts the bundled examples.
+# nbpipe: `make test` runs every test, `make run` runs the demo: nbpipe serve on
+# local repositories, the bundled notebooks pushed, the DAG commit printed.
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 
@@ -20,7 +21,7 @@ test-go:
 	$(GO) test ./...
 
 run:
-	$(GO) run ./cmd/nbpipe convert --out nbpipe-out
+	$(GO) run ./cmd/nbpipe demo
 
 bench:
 	bash bench/bench.sh

@@ -25,6 +25,10 @@ Usage:
   nbpipe export NOTEBOOK [--dag-id ID] [--schedule S] [--mode M] [--trigger] [--targets LIST] [--push]
       Write the settings into the notebook's metadata.nbpipe, check it, commit only the
       notebook on the current branch and, with --push, push it (JupyterLab's export dialog).
+  nbpipe demo [--dir DIR] [--listen ADDR]
+      Watch nbpipe serve do its job, with nothing to install but git: a local source
+      repository whose hook delivers signed pushes, the bundled notebooks pushed there,
+      and the DAG commit it makes, printed; then push your own edits (Ctrl-C stops it).
   nbpipe serve [--config FILE] [--listen ADDR] [--gitea-secret S] [--target-url URL] ...
       Receive GitHub and Gitea push webhooks and publish DAGs to the target repository.
       Without any configuration it runs the embedded default on 127.0.0.1:8080.
@@ -76,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runExport(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
 	case "action":
 		if wantsHelp(args[1:]) {
 			fmt.Fprint(stdout, actionUsage)
