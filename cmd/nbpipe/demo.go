@@ -52,10 +52,10 @@ the next DAG commit prints. Run it again to pick up where it left off.
 `
 
 const (
-	demoRepo      = "demo/notebooks"
-	demoTargetDir = "demo"
-	demoBranch    = "main"
-	zeroCommit    = "0000000000000000000000000000000000000000"
+	demoRepo       = "demo/notebooks"
+	demoTargetDir  = "demo"
+	demoBranch     = "main"
+	demoZeroCommit = "0000000000000000000000000000000000000000"
 )
 
 // demoHookCommand is the command line the post-receive hook runs, before
@@ -76,10 +76,10 @@ func (d demoLayout) secretFile() string { return filepath.Join(d.dir, "webhook-s
 func (d demoLayout) config() string     { return filepath.Join(d.dir, "nbpipe.yaml") }
 func (d demoLayout) audit() string      { return filepath.Join(d.state(), "audit.jsonl") }
 func (d demoLayout) hook() string       { return filepath.Join(d.source(), "hooks", "post-receive") }
-func (d demoLayout) sourceURL() string  { return fileURL(d.source()) }
-func (d demoLayout) targetURL() string  { return fileURL(d.target()) }
+func (d demoLayout) sourceURL() string  { return demoFileURL(d.source()) }
+func (d demoLayout) targetURL() string  { return demoFileURL(d.target()) }
 
-func fileURL(path string) string { return "file://" + filepath.ToSlash(path) }
+func demoFileURL(path string) string { return "file://" + filepath.ToSlash(path) }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "hook" {
@@ -164,39 +164,53 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "nbpipe demo:", err)
 	}
-	head, _ := gitOut(ctx, "", "--git-dir", d.source(), "rev-parse", "-q", "--verify", "refs/heads/"+demoBranch)
+	head, _ := demoGitOut(ctx, "", "--git-dir", d.source(), "rev-parse", "-q", "--verify", "refs/heads/"+demoBranch)
 	waiting := "" // the source commit whose DAG commit comes before the next steps
+	// deliver posts a push of the branch from before to head, as the hook
+	// would have.
+	deliver := func(before string) error {
+		secret, err := demoReadSecret(d.secretFile())
+		if err != nil {
+			return err
+		}
+		body := demoGiteaPushBody(demoRepo, d.sourceURL(), before, head, "refs/heads/"+demoBranch, demoCommits(ctx, d.source(), before, head))
+		code, reply, err := demoPostGiteaPush(ctx, webhookURL, secret, body)
+		if err == nil && code/100 != 2 {
+			err = fmt.Errorf("the server answered %d %s", code, reply)
+		}
+		return err
+	}
+	if err := d.ensureWork(ctx); err != nil {
+		fmt.Fprintln(stderr, "nbpipe demo:", err)
+		return stop(1)
+	}
 	switch {
 	case head == "":
 		fmt.Fprintf(stdout, "Pushing the bundled example notebooks from %s to source.git; its post-receive hook delivers the push:\n", d.work())
-		head, err = d.pushExamples(ctx, stdout)
+		var delivered bool
+		head, delivered, err = d.pushExamples(ctx, stdout)
+		if err == nil && !delivered {
+			fmt.Fprintln(stdout, "The post-receive hook did not deliver the push (see the git push output above); delivering it directly.")
+			err = deliver(demoZeroCommit)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, "nbpipe demo:", err)
 			return stop(1)
 		}
 		waiting = head
 		fmt.Fprintln(stdout, "\nWaiting for the DAG commit...")
-	case covered(old, head) != nil:
+	case demoCovered(old, head) != nil:
 		fmt.Fprintln(stdout, "The last push and its DAG commit:")
-		w.record(ctx, *covered(old, head))
+		w.record(ctx, *demoCovered(old, head))
 		w.nextSteps(hookCmd)
 	default:
 		// A push made while no server listened reached no one: deliver it now.
-		before := zeroCommit
+		before := demoZeroCommit
 		if len(old) > 0 && old[len(old)-1].After != "" {
 			before = old[len(old)-1].After
 		}
 		fmt.Fprintf(stdout, "source.git moved to %s while the demo was stopped; delivering that push now.\n", demoShort(head))
-		secret, err := readSecret(d.secretFile())
-		if err == nil {
-			body := giteaPushBody(demoRepo, d.sourceURL(), before, head, "refs/heads/"+demoBranch, demoCommits(ctx, d.source(), before, head))
-			var code int
-			var reply string
-			if code, reply, err = postGiteaPush(ctx, webhookURL, secret, body); err == nil && code/100 != 2 {
-				err = fmt.Errorf("the server answered %d %s", code, reply)
-			}
-		}
-		if err != nil {
+		if err := deliver(before); err != nil {
 			fmt.Fprintln(stderr, "nbpipe demo:", err)
 			return stop(1)
 		}
@@ -221,13 +235,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		for _, r := range recs {
 			w.record(ctx, r)
-			if waiting != "" && covered([]auditRecord{r}, waiting) != nil {
+			if waiting != "" && demoCovered([]auditRecord{r}, waiting) != nil {
 				waiting = ""
 				w.nextSteps(hookCmd)
 			}
 		}
 		if waiting != "" && time.Since(started) > time.Minute {
-			fmt.Fprintf(stdout, "Still no DAG commit for %s after a minute: the log above says why.\n", demoShort(waiting))
+			fmt.Fprintf(stdout, "Still no DAG commit for %s after a minute: the server's log (stderr) says why.\n", demoShort(waiting))
 			started = time.Now()
 		}
 	}
@@ -244,15 +258,15 @@ func (d demoLayout) prepare(ctx context.Context) (fresh bool, err error) {
 			continue
 		}
 		fresh = fresh || repo == d.source()
-		if _, err := gitOut(ctx, "", "init", "-q", "--bare", repo); err != nil {
+		if _, err := demoGitOut(ctx, "", "init", "-q", "--bare", repo); err != nil {
 			return false, err
 		}
-		if _, err := gitOut(ctx, "", "--git-dir", repo, "symbolic-ref", "HEAD", "refs/heads/"+demoBranch); err != nil {
+		if _, err := demoGitOut(ctx, "", "--git-dir", repo, "symbolic-ref", "HEAD", "refs/heads/"+demoBranch); err != nil {
 			return false, err
 		}
 	}
 	// A global core.hooksPath would bypass source.git/hooks.
-	if _, err := gitOut(ctx, "", "--git-dir", d.source(), "config", "core.hooksPath", filepath.Dir(d.hook())); err != nil {
+	if _, err := demoGitOut(ctx, "", "--git-dir", d.source(), "config", "core.hooksPath", filepath.Dir(d.hook())); err != nil {
 		return false, err
 	}
 	if _, err := os.Stat(d.secretFile()); errors.Is(err, fs.ErrNotExist) {
@@ -325,7 +339,7 @@ func (d demoLayout) writeHook(webhookURL string) (string, error) {
 		"--repo", demoRepo, "--clone-url", d.sourceURL())
 	quoted := make([]string, len(argv))
 	for i, a := range argv {
-		quoted[i] = shellQuote(a)
+		quoted[i] = demoShellQuote(a)
 	}
 	script := "#!/bin/sh\n" +
 		"# Written by nbpipe demo at each start: delivers each push to the demo's\n" +
@@ -340,28 +354,33 @@ func (d demoLayout) writeHook(webhookURL string) (string, error) {
 	return argv[0], os.Chmod(d.hook(), 0o755)
 }
 
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+func demoShellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// pushExamples clones source.git into work/ (unless there), commits the
-// bundled notebooks and pushes them with the git CLI, so the real hook fires.
-// It returns the pushed commit.
-func (d demoLayout) pushExamples(ctx context.Context, stdout io.Writer) (string, error) {
+// ensureWork clones source.git into work/ unless it is there, with a git
+// identity for the demo's commits when the machine has none.
+func (d demoLayout) ensureWork(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(d.work(), ".git")); err != nil {
-		if _, err := gitOut(ctx, "", "clone", "-q", d.source(), d.work()); err != nil {
-			return "", err
+		if _, err := demoGitOut(ctx, "", "clone", "-q", d.source(), d.work()); err != nil {
+			return err
 		}
-		if _, err := gitOut(ctx, d.work(), "symbolic-ref", "HEAD", "refs/heads/"+demoBranch); err != nil {
-			return "", err
+		if _, err := demoGitOut(ctx, d.work(), "symbolic-ref", "HEAD", "refs/heads/"+demoBranch); err != nil {
+			return err
 		}
 	}
-	// A machine without a git identity still gets its demo commits.
 	for key, value := range map[string]string{"user.name": "nbpipe demo", "user.email": "demo@nbpipe.invalid"} {
-		if v, _ := gitOut(ctx, d.work(), "config", "--get", key); v == "" {
-			if _, err := gitOut(ctx, d.work(), "config", key, value); err != nil {
-				return "", err
+		if v, _ := demoGitOut(ctx, d.work(), "config", "--get", key); v == "" {
+			if _, err := demoGitOut(ctx, d.work(), "config", key, value); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
+}
+
+// pushExamples commits the bundled notebooks in work/ and pushes them with
+// the git CLI, so the real hook fires. It returns the pushed commit and
+// whether the hook reported a delivery.
+func (d demoLayout) pushExamples(ctx context.Context, stdout io.Writer) (string, bool, error) {
 	err := fs.WalkDir(examples.FS, ".", func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() || !strings.HasSuffix(p, ".ipynb") {
 			return err
@@ -373,31 +392,32 @@ func (d demoLayout) pushExamples(ctx context.Context, stdout io.Writer) (string,
 		return os.WriteFile(filepath.Join(d.work(), filepath.FromSlash(p)), data, 0o644)
 	})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	if _, err := gitOut(ctx, d.work(), "add", "-A", "."); err != nil {
-		return "", err
+	if _, err := demoGitOut(ctx, d.work(), "add", "-A", "."); err != nil {
+		return "", false, err
 	}
-	if status, _ := gitOut(ctx, d.work(), "status", "--porcelain"); status != "" {
-		if _, err := gitOut(ctx, d.work(), "-c", "commit.gpgsign=false", "commit", "-q", "-m", "Add the example notebooks"); err != nil {
-			return "", err
+	if status, _ := demoGitOut(ctx, d.work(), "status", "--porcelain"); status != "" {
+		if _, err := demoGitOut(ctx, d.work(), "-c", "commit.gpgsign=false", "commit", "-q", "-m", "Add the example notebooks"); err != nil {
+			return "", false, err
 		}
 	}
-	cmd := gitCmd(ctx, d.work(), "push", "-u", "origin", demoBranch)
+	cmd := demoGit(ctx, d.work(), "push", "-u", "origin", demoBranch)
 	out, err := cmd.CombinedOutput()
 	fmt.Fprintf(stdout, "  $ git push -u origin %s\n", demoBranch)
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		fmt.Fprintln(stdout, "  "+strings.TrimRight(line, " "))
 	}
 	if err != nil {
-		return "", fmt.Errorf("git push: %w", err)
+		return "", false, fmt.Errorf("git push: %w", err)
 	}
-	return gitOut(ctx, d.work(), "rev-parse", "HEAD")
+	head, err := demoGitOut(ctx, d.work(), "rev-parse", "HEAD")
+	return head, strings.Contains(string(out), "nbpipe demo hook: delivered"), err
 }
 
-// gitCmd is a git command in dir that ignores a repository the caller
+// demoGit is a git command in dir that ignores a repository the caller
 // happens to be in (a demo started from a hook, say).
-func gitCmd(ctx context.Context, dir string, args ...string) *exec.Cmd {
+func demoGit(ctx context.Context, dir string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	for _, kv := range os.Environ() {
@@ -410,9 +430,9 @@ func gitCmd(ctx context.Context, dir string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// gitOut runs git and returns its trimmed output.
-func gitOut(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := gitCmd(ctx, dir, args...)
+// demoGitOut runs git and returns its trimmed output.
+func demoGitOut(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := demoGit(ctx, dir, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -433,9 +453,9 @@ type auditRecord struct {
 	Error    string           `json:"error"`
 }
 
-// covered returns the last record that published (or tried to publish)
+// demoCovered returns the last record that published (or tried to publish)
 // source commit sha.
-func covered(recs []auditRecord, sha string) *auditRecord {
+func demoCovered(recs []auditRecord, sha string) *auditRecord {
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := recs[i]
 		if r.After == sha || r.Report != nil && r.Report.SourceCommit == sha {
@@ -534,7 +554,7 @@ func (w *demoPrinter) record(ctx context.Context, r auditRecord) {
 func (w *demoPrinter) commit(ctx context.Context, sha string) {
 	out := w.out
 	fmt.Fprintf(out, "  DAG commit %s on %s of %s:\n", demoShort(sha), demoBranch, w.d.target())
-	msg, err := gitOut(ctx, "", "--git-dir", w.d.target(), "log", "-1", "--format=%B", sha)
+	msg, err := demoGitOut(ctx, "", "--git-dir", w.d.target(), "log", "-1", "--format=%B", sha)
 	if err != nil {
 		fmt.Fprintln(out, "    ", err)
 		return
@@ -542,7 +562,7 @@ func (w *demoPrinter) commit(ctx context.Context, sha string) {
 	for _, line := range strings.Split(msg, "\n") {
 		fmt.Fprintln(out, strings.TrimRight("    | "+line, " "))
 	}
-	files, err := gitOut(ctx, "", "--git-dir", w.d.target(), "diff-tree", "-r", "--root", "--no-commit-id", "--name-status", sha)
+	files, err := demoGitOut(ctx, "", "--git-dir", w.d.target(), "diff-tree", "-r", "--root", "--no-commit-id", "--name-status", sha)
 	if err != nil {
 		fmt.Fprintln(out, "    ", err)
 		return
@@ -597,11 +617,11 @@ For your repositories, write such a file with
 run nbpipe serve --config nbpipe.yaml --gitea-secret-file FILE (or --github-secret-file) where
 the forge reaches it, and add a webhook to each source repository: http://HOST:8080/webhook,
 JSON, push events, the same secret. README.md, "nbpipe serve", lists every setting.
-`, d.work(), d.target(), d.hook(), hookCmd, goRunNote(hookCmd), d.config())
+`, d.work(), d.target(), d.hook(), hookCmd, demoGoRunNote(hookCmd), d.config())
 }
 
-// goRunNote explains a binary that go run built in a temporary directory.
-func goRunNote(exe string) string {
+// demoGoRunNote explains a binary that go run built in a temporary directory.
+func demoGoRunNote(exe string) string {
 	if strings.Contains(filepath.ToSlash(exe), "/go-build") {
 		return ",\nwhich go run built in a temporary directory: it exists only while this demo runs"
 	}
@@ -624,7 +644,7 @@ func runDemoHook(ctx context.Context, args []string, stdin io.Reader, stderr io.
 		fmt.Fprintln(stderr, "nbpipe demo hook: --url, --secret-file and --clone-url are required")
 		return 2
 	}
-	secret, err := readSecret(*secretFile)
+	secret, err := demoReadSecret(*secretFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "nbpipe demo hook:", err)
 		return 1
@@ -636,8 +656,8 @@ func runDemoHook(ctx context.Context, args []string, stdin io.Reader, stderr io.
 			continue
 		}
 		before, after, ref := f[0], f[1], f[2]
-		body := giteaPushBody(*repo, *cloneURL, before, after, ref, demoCommits(ctx, "", before, after))
-		code, reply, err := postGiteaPush(ctx, *url, secret, body)
+		body := demoGiteaPushBody(*repo, *cloneURL, before, after, ref, demoCommits(ctx, "", before, after))
+		code, reply, err := demoPostGiteaPush(ctx, *url, secret, body)
 		if err != nil {
 			fmt.Fprintf(stderr, "nbpipe demo hook: %s %s..%s not delivered: %v\n"+
 				"nbpipe demo hook: the next start of nbpipe demo delivers it\n", ref, demoShort(before), demoShort(after), err)
@@ -649,7 +669,7 @@ func runDemoHook(ctx context.Context, args []string, stdin io.Reader, stderr io.
 	return 0
 }
 
-func readSecret(path string) ([]byte, error) {
+func demoReadSecret(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -661,20 +681,20 @@ func readSecret(path string) ([]byte, error) {
 	return s, nil
 }
 
-// giteaCommit and giteaUser follow Gitea's PayloadCommit and User.
-type giteaCommit struct {
-	ID        string    `json:"id"`
-	Message   string    `json:"message"`
-	URL       string    `json:"url"`
-	Author    giteaUser `json:"author"`
-	Committer giteaUser `json:"committer"`
-	Timestamp string    `json:"timestamp"`
-	Added     []string  `json:"added"`
-	Removed   []string  `json:"removed"`
-	Modified  []string  `json:"modified"`
+// demoGiteaCommit and demoGiteaUser follow Gitea's PayloadCommit and User.
+type demoGiteaCommit struct {
+	ID        string        `json:"id"`
+	Message   string        `json:"message"`
+	URL       string        `json:"url"`
+	Author    demoGiteaUser `json:"author"`
+	Committer demoGiteaUser `json:"committer"`
+	Timestamp string        `json:"timestamp"`
+	Added     []string      `json:"added"`
+	Removed   []string      `json:"removed"`
+	Modified  []string      `json:"modified"`
 }
 
-type giteaUser struct {
+type demoGiteaUser struct {
 	Name     string `json:"name"`
 	Email    string `json:"email"`
 	UserName string `json:"username"`
@@ -682,38 +702,38 @@ type giteaUser struct {
 
 // demoCommits lists the pushed commits, newest first, at most 20, read
 // with git in gitDir ("" for the hook's own repository).
-func demoCommits(ctx context.Context, gitDir, before, after string) []giteaCommit {
-	if after == zeroCommit {
+func demoCommits(ctx context.Context, gitDir, before, after string) []demoGiteaCommit {
+	if after == demoZeroCommit {
 		return nil
 	}
 	args := []string{"log", "-n", "20", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%aI%x00%B%x1e", after}
-	if before != zeroCommit {
+	if before != demoZeroCommit {
 		args = append(args, "^"+before)
 	}
 	cmd := exec.CommandContext(ctx, "git", args...) // the hook's environment names its repository
 	if gitDir != "" {
-		cmd = gitCmd(ctx, "", append([]string{"--git-dir", gitDir}, args...)...)
+		cmd = demoGit(ctx, "", append([]string{"--git-dir", gitDir}, args...)...)
 	}
 	out, err := cmd.Output()
 	if err != nil {
 		return nil
 	}
-	var commits []giteaCommit
+	var commits []demoGiteaCommit
 	for _, rec := range strings.Split(string(out), "\x1e") {
 		f := strings.SplitN(strings.TrimLeft(rec, "\n"), "\x00", 7)
 		if len(f) != 7 {
 			continue
 		}
-		commits = append(commits, giteaCommit{ID: f[0], Message: strings.TrimSpace(f[6]) + "\n", Timestamp: f[5],
-			Author: giteaUser{Name: f[1], Email: f[2]}, Committer: giteaUser{Name: f[3], Email: f[4]},
+		commits = append(commits, demoGiteaCommit{ID: f[0], Message: strings.TrimSpace(f[6]) + "\n", Timestamp: f[5],
+			Author: demoGiteaUser{Name: f[1], Email: f[2]}, Committer: demoGiteaUser{Name: f[3], Email: f[4]},
 			Added: []string{}, Removed: []string{}, Modified: []string{}})
 	}
 	return commits
 }
 
-// giteaPushBody is a push payload shaped as Gitea sends it (PushPayload in
+// demoGiteaPushBody is a push payload shaped as Gitea sends it (PushPayload in
 // Gitea's modules/structs/hook.go), for the demo's repository and user.
-func giteaPushBody(repo, cloneURL, before, after, ref string, commits []giteaCommit) []byte {
+func demoGiteaPushBody(repo, cloneURL, before, after, ref string, commits []demoGiteaCommit) []byte {
 	owner, name, _ := strings.Cut(repo, "/")
 	user := map[string]any{"id": 1, "login": "demo", "username": "demo", "full_name": "nbpipe demo", "email": "demo@nbpipe.invalid"}
 	var head any
@@ -721,7 +741,7 @@ func giteaPushBody(repo, cloneURL, before, after, ref string, commits []giteaCom
 		head = commits[0]
 	}
 	if commits == nil {
-		commits = []giteaCommit{}
+		commits = []demoGiteaCommit{}
 	}
 	body, _ := json.Marshal(map[string]any{
 		"ref": ref, "before": before, "after": after, "compare_url": "",
@@ -736,10 +756,10 @@ func giteaPushBody(repo, cloneURL, before, after, ref string, commits []giteaCom
 	return body
 }
 
-// postGiteaPush delivers body as Gitea does: X-Gitea-Event push, a random
+// demoPostGiteaPush delivers body as Gitea does: X-Gitea-Event push, a random
 // X-Gitea-Delivery and X-Gitea-Signature, the hex HMAC-SHA256 of the body.
 // It returns the status code and the server's one-line answer.
-func postGiteaPush(ctx context.Context, url string, secret, body []byte) (int, string, error) {
+func demoPostGiteaPush(ctx context.Context, url string, secret, body []byte) (int, string, error) {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
 	id := make([]byte, 16)

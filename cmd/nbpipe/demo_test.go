@@ -45,8 +45,8 @@ func (o *demoOutput) String() string {
 	return o.b.String()
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool, show func() string) {
+// demoWaitFor polls cond until it holds or the deadline passes.
+func demoWaitFor(t *testing.T, what string, d time.Duration, cond func() bool, show func() string) {
 	t.Helper()
 	for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -104,7 +104,7 @@ func TestDemo(t *testing.T) {
 	start := time.Now()
 	stdout, stderr, stop := startDemo(t, dir, freeAddr(t))
 	show := func() string { return stdout.String() + "\n--- stderr:\n" + stderr.String() }
-	waitFor(t, "first DAG commit and next steps", 15*time.Second, func() bool {
+	demoWaitFor(t, "first DAG commit and next steps", 15*time.Second, func() bool {
 		return strings.Contains(stdout.String(), "The server keeps running")
 	}, show)
 	t.Logf("first DAG commit printed after %s", time.Since(start).Round(time.Millisecond))
@@ -129,7 +129,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, show())
 		}
 	}
-	if got := targetTrailer(t, d); got != first {
+	if got := demoTargetTrailer(t, d); got != first {
 		t.Fatalf("dags.git main's Source-Commit is %q, want %q", got, first)
 	}
 	secret, _ := os.ReadFile(d.secretFile())
@@ -150,8 +150,8 @@ func TestDemo(t *testing.T) {
 	second := strings.TrimSpace(gittest.Run(t, d.work(), "git", "rev-parse", "HEAD"))
 	pushed := time.Now()
 	gittest.Run(t, d.work(), "git", "push", "-q")
-	waitFor(t, "second DAG commit", 15*time.Second, func() bool { return targetTrailer(t, d) == second }, show)
-	waitFor(t, "second DAG commit printed", 5*time.Second, func() bool {
+	demoWaitFor(t, "second DAG commit", 15*time.Second, func() bool { return demoTargetTrailer(t, d) == second }, show)
+	demoWaitFor(t, "second DAG commit printed", 5*time.Second, func() bool {
 		return strings.Contains(stdout.String(), "Source-Commit: "+second)
 	}, show)
 	t.Logf("second DAG commit printed %s after git push", time.Since(pushed).Round(time.Millisecond))
@@ -170,22 +170,43 @@ func TestDemo(t *testing.T) {
 
 	// A restart reuses the directory and shows the last DAG commit.
 	stdout, stderr, stop = startDemo(t, dir, freeAddr(t))
-	waitFor(t, "restart", 10*time.Second, func() bool { return strings.Contains(stdout.String(), "The server keeps running") }, show)
+	demoWaitFor(t, "restart", 10*time.Second, func() bool { return strings.Contains(stdout.String(), "The server keeps running") }, show)
 	if out := stdout.String(); !strings.Contains(out, "reusing the demo in "+dir) || !strings.Contains(out, "Source-Commit: "+second) {
 		t.Errorf("restart:\n%s", show())
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("demo exit %d:\n%s", code, show())
 	}
-	if n := strings.Count(gittest.Run(t, "", "git", "--git-dir", d.target(), "rev-list", "main"), "\n"); n != 2 {
-		t.Errorf("dags.git has %d commits, want 2", n)
+
+	// A push made while the demo is stopped reaches no server; the next
+	// start delivers it.
+	data, _ = os.ReadFile(nb)
+	if err := os.WriteFile(nb, bytes.Replace(data, []byte("that is the answer"), []byte("that is it"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Run(t, d.work(), "git", "commit", "-qam", "offline edit")
+	third := strings.TrimSpace(gittest.Run(t, d.work(), "git", "rev-parse", "HEAD"))
+	if out := gittest.Run(t, d.work(), "git", "push"); !strings.Contains(out, "not delivered") {
+		t.Errorf("the hook did not say the push was not delivered:\n%s", out)
+	}
+	stdout, stderr, stop = startDemo(t, dir, freeAddr(t))
+	demoWaitFor(t, "catch-up DAG commit", 15*time.Second, func() bool { return demoTargetTrailer(t, d) == third }, show)
+	demoWaitFor(t, "catch-up printed", 5*time.Second, func() bool { return strings.Contains(stdout.String(), "The server keeps running") }, show)
+	if out := stdout.String(); !strings.Contains(out, "while the demo was stopped") || !strings.Contains(out, "Source-Commit: "+third) {
+		t.Errorf("catch-up:\n%s", show())
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("demo exit %d:\n%s", code, show())
+	}
+	if n := strings.Count(gittest.Run(t, "", "git", "--git-dir", d.target(), "rev-list", "main"), "\n"); n != 3 {
+		t.Errorf("dags.git has %d commits, want 3", n)
 	}
 	t.Logf("TestDemo took %s", time.Since(start).Round(time.Millisecond))
 }
 
-// targetTrailer is the Source-Commit trailer of dags.git's main ("" before
+// demoTargetTrailer is the Source-Commit trailer of dags.git's main ("" before
 // the first commit).
-func targetTrailer(t *testing.T, d demoLayout) string {
+func demoTargetTrailer(t *testing.T, d demoLayout) string {
 	out, err := gittest.Cmd("", "git", "--git-dir", d.target(), "log", "-1", "--format=%(trailers:key=Source-Commit,valueonly)", "main").Output()
 	if err != nil {
 		return ""
@@ -193,11 +214,34 @@ func targetTrailer(t *testing.T, d demoLayout) string {
 	return strings.TrimSpace(string(out))
 }
 
+// TestDemoWithoutHook: when the hook cannot run (a binary that is gone, a
+// file system mounted noexec), the demo delivers the first push itself.
+func TestDemoWithoutHook(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	isolateGit(t)
+	orig := demoHookCommand
+	demoHookCommand = func() ([]string, error) { return []string{filepath.Join(t.TempDir(), "gone")}, nil }
+	t.Cleanup(func() { demoHookCommand = orig })
+	d := demoLayout{dir: filepath.Join(t.TempDir(), "nbpipe-demo")}
+	stdout, stderr, stop := startDemo(t, d.dir, "127.0.0.1:0")
+	show := func() string { return stdout.String() + "\n--- stderr:\n" + stderr.String() }
+	demoWaitFor(t, "DAG commit", 15*time.Second, func() bool { return strings.Contains(stdout.String(), "The server keeps running") }, show)
+	head := strings.TrimSpace(gittest.Run(t, d.work(), "git", "rev-parse", "HEAD"))
+	if out := stdout.String(); !strings.Contains(out, "did not deliver the push") || demoTargetTrailer(t, d) != head {
+		t.Errorf("no direct delivery:\n%s", show())
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("demo exit %d:\n%s", code, show())
+	}
+}
+
 // TestDemoHookPayload: the hook's body is a Gitea push the server's parser
 // reads as the demo's repository, clone URL and commits.
 func TestDemoHookPayload(t *testing.T) {
-	commits := []giteaCommit{{ID: strings.Repeat("b", 40), Message: "m\n", Timestamp: "2026-11-30T19:00:00+00:00"}}
-	body := giteaPushBody(demoRepo, "file:///tmp/source.git", zeroCommit, strings.Repeat("b", 40), "refs/heads/main", commits)
+	commits := []demoGiteaCommit{{ID: strings.Repeat("b", 40), Message: "m\n", Timestamp: "2026-11-30T19:00:00+00:00"}}
+	body := demoGiteaPushBody(demoRepo, "file:///tmp/source.git", demoZeroCommit, strings.Repeat("b", 40), "refs/heads/main", commits)
 	ev, err := webhook.ParsePush(webhook.Gitea, "d1", body)
 	if err != nil {
 		t.Fatal(err)
