@@ -617,6 +617,7 @@ For your repositories, write such a file with
 run nbpipe serve --config nbpipe.yaml --gitea-secret-file FILE (or --github-secret-file) where
 the forge reaches it, and add a webhook to each source repository: http://HOST:8080/webhook,
 JSON, push events, the same secret. README.md, "nbpipe serve", lists every setting.
+
 `, d.work(), d.target(), d.hook(), hookCmd, demoGoRunNote(hookCmd), d.config())
 }
 
