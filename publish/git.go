@@ -678,3 +678,42 @@ func (r *Repo) Contains(ctx context.Context, version, commit string) (bool, erro
 	}
 	return c.IsAncestor(v)
 }
+
+// FetchRef fetches one ref of the remote that the branch fetch does not
+// cover (a pull request's refs/pull/<n>/head, also from a fork) and
+// returns the commit it points at.
+func (r *Repo) FetchRef(ctx context.Context, ref string) (string, error) {
+	local := "refs/remotes/origin/" + strings.TrimPrefix(ref, "refs/")
+	err := r.repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{config.RefSpec("+" + ref + ":" + local)},
+		Auth:       r.auth,
+		Force:      true,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return "", fmt.Errorf("fetch %s from %s: %w", ref, redact(r.url), err)
+	}
+	got, err := r.repo.Reference(plumbing.ReferenceName(local), true)
+	if err != nil {
+		return "", fmt.Errorf("fetch %s from %s: %w", ref, redact(r.url), err)
+	}
+	return got.Hash().String(), nil
+}
+
+// MergeBase is the best common ancestor of two commits ("" when they share
+// no history): a pull request's changes are those from it to the head.
+func (r *Repo) MergeBase(a, b string) (string, error) {
+	ca, err := r.repo.CommitObject(plumbing.NewHash(a))
+	if err != nil {
+		return "", fmt.Errorf("commit %s: %w", a, ErrNoCommit)
+	}
+	cb, err := r.repo.CommitObject(plumbing.NewHash(b))
+	if err != nil {
+		return "", fmt.Errorf("commit %s: %w", b, ErrNoCommit)
+	}
+	bases, err := ca.MergeBase(cb)
+	if err != nil || len(bases) == 0 {
+		return "", err
+	}
+	return bases[0].Hash.String(), nil
+}

@@ -164,6 +164,74 @@ func verify(forge Forge, h http.Header, signed, secret []byte) error {
 	return fmt.Errorf("%w: unknown forge %q", errSignature, forge)
 }
 
+// errNotPreviewed reports a pull request event whose action changes no code
+// (closed, labeled, edited, ...).
+var errNotPreviewed = errors.New("pull request action does not change its code")
+
+// prPayload is the part of GitHub's and Gitea's pull_request payloads a
+// preview needs; both forges name these fields alike.
+type prPayload struct {
+	Action      string `json:"action"`
+	Number      int    `json:"number"`
+	PullRequest struct {
+		Number int `json:"number"`
+		Base   struct {
+			Ref string `json:"ref"`
+			Sha string `json:"sha"`
+		} `json:"base"`
+		Head struct {
+			Sha string `json:"sha"`
+		} `json:"head"`
+	} `json:"pull_request"`
+	Repository struct {
+		FullName string `json:"full_name"`
+		CloneURL string `json:"clone_url"`
+	} `json:"repository"`
+	Sender struct {
+		Login    string `json:"login"`
+		UserName string `json:"username"`
+	} `json:"sender"`
+}
+
+// parsePullRequest turns a pull request that was opened, reopened or got
+// new commits into a preview event: refs/pull/<n>/head from the base
+// branch's commit to the head.
+func parsePullRequest(d delivery, body []byte) (PushEvent, error) {
+	var ev PushEvent
+	if d.forge != GitHub && d.forge != Gitea {
+		return ev, fmt.Errorf("unknown forge %q", d.forge)
+	}
+	if err := jsonObject(body); err != nil {
+		return ev, fmt.Errorf("%s pull_request payload: %w", d.forge, err)
+	}
+	var p prPayload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return ev, fmt.Errorf("%s pull_request payload: %w", d.forge, err)
+	}
+	switch p.Action {
+	case "opened", "reopened", "synchronize", "synchronized":
+	default:
+		return ev, fmt.Errorf("%w: %q", errNotPreviewed, p.Action)
+	}
+	n := p.Number
+	if n == 0 {
+		n = p.PullRequest.Number
+	}
+	ev = PushEvent{Forge: d.forge, DeliveryID: d.id, Repo: p.Repository.FullName, CloneURL: p.Repository.CloneURL,
+		Ref: fmt.Sprintf("refs/pull/%d/head", n), Before: p.PullRequest.Base.Sha, After: p.PullRequest.Head.Sha,
+		Sender: p.Sender.Login, PullRequest: n, BaseRef: p.PullRequest.Base.Ref}
+	if ev.Sender == "" {
+		ev.Sender = p.Sender.UserName
+	}
+	if n <= 0 {
+		return ev, fmt.Errorf("%s pull_request payload: no pull request number", d.forge)
+	}
+	if err := ev.Validate(); err != nil {
+		return ev, fmt.Errorf("%s pull_request payload: %w", d.forge, err)
+	}
+	return ev, nil
+}
+
 // parsePush turns a push payload into the neutral event.
 func parsePush(d delivery, body []byte) (PushEvent, error) {
 	var ev PushEvent

@@ -131,13 +131,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "ping":
 		respond(w, http.StatusOK, reply{Status: "pong", Delivery: d.id})
 		return
-	case "push":
+	case "push", "pull_request":
 	default:
 		log.Info("event ignored")
 		respond(w, http.StatusAccepted, reply{Status: "ignored", Delivery: d.id, Reason: "event " + d.event + " is not handled"})
 		return
 	}
-	ev, err := parsePush(d, body)
+	parse := parsePush
+	if d.event == "pull_request" {
+		parse = parsePullRequest
+	}
+	ev, err := parse(d, body)
+	if errors.Is(err, errNotPreviewed) {
+		log.Info("event ignored", "reason", err)
+		respond(w, http.StatusAccepted, reply{Status: "ignored", Delivery: d.id, Reason: err.Error()})
+		return
+	}
 	if err != nil {
 		log.Warn("delivery refused", "err", err)
 		respond(w, http.StatusBadRequest, reply{Status: "error", Delivery: d.id, Reason: err.Error()})
@@ -146,6 +155,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log = log.With("repo", ev.Repo, "ref", ev.Ref, "after", ev.After)
 	why := ""
 	switch {
+	case ev.PullRequest != 0 && ev.TargetBranch() != "":
+		if h.Filter != nil {
+			why = h.Filter(ev)
+		}
 	case ev.Branch() == "":
 		why = "not a branch push"
 	case ev.Deleted():

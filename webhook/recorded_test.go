@@ -81,12 +81,12 @@ func TestHandlerRecorded(t *testing.T) {
 		{"github-push-new-branch.json", "push", GitHub, 202, "accepted"},
 		{"github-push-tag-deleted.json", "push", GitHub, 202, "ignored"},
 		{"github-ping.json", "ping", GitHub, 200, "pong"},
-		{"github-pull-request-opened.json", "pull_request", GitHub, 202, "ignored"},
-		{"github-pull-request-synchronize.json", "pull_request", GitHub, 202, "ignored"},
+		{"github-pull-request-opened.json", "pull_request", GitHub, 202, "accepted"},
+		{"github-pull-request-synchronize.json", "pull_request", GitHub, 202, "accepted"},
 		{"gitea-push.json", "push", Gitea, 202, "accepted"},
 		{"gitea-push-new-branch.json", "push", Gitea, 202, "accepted"},
-		{"gitea-pull-request.json", "pull_request", Gitea, 202, "ignored"},
-		{"gitea-pull-request-synchronized.json", "pull_request", Gitea, 202, "ignored"},
+		{"gitea-pull-request.json", "pull_request", Gitea, 202, "accepted"},
+		{"gitea-pull-request-synchronized.json", "pull_request", Gitea, 202, "accepted"},
 		{"gitea-delete.json", "delete", Gitea, 202, "ignored"},
 	}
 	for _, tc := range tests {

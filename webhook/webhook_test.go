@@ -218,6 +218,10 @@ func TestHandler(t *testing.T) {
 	ping := payload(t, "github-ping.json")
 	tagDel := payload(t, "github-push-tag-deleted.json")
 	pr := payload(t, "github-pull-request-opened.json")
+	prClosed := []byte(strings.Replace(string(pr), `"action": "opened"`, `"action": "closed"`, 1))
+	if string(prClosed) == string(pr) {
+		t.Fatal("the fixture's action is not written as expected")
+	}
 	branchDel := payload(t, "github-push-branch-deleted.json")
 	forced := payload(t, "github-push-forced.json")
 	giteaNew := payload(t, "gitea-push-new-branch.json")
@@ -236,7 +240,14 @@ func TestHandler(t *testing.T) {
 		{"gitea push accepted", &Handler{Secrets: secrets}, giteaHeaders("push", "a", push), push, 202, "accepted", 1},
 		{"github push accepted", &Handler{Secrets: secrets}, githubHeaders("push", "b", ghPush), ghPush, 202, "accepted", 1},
 		{"ping answered", &Handler{Secrets: secrets}, githubHeaders("ping", "c", ping), ping, 200, "pong", 0},
-		{"pull request ignored", &Handler{Secrets: secrets}, githubHeaders("pull_request", "d", pr), pr, 202, "ignored", 0},
+		{"pull request accepted for a preview", &Handler{Secrets: secrets}, githubHeaders("pull_request", "d", pr), pr, 202, "accepted", 1},
+		{"closed pull request ignored", &Handler{Secrets: secrets}, githubHeaders("pull_request", "d2", prClosed), prClosed, 202, "ignored", 0},
+		{"pull request to a branch that does not publish", &Handler{Secrets: secrets, Filter: func(ev PushEvent) string {
+			if ev.TargetBranch() != "release" {
+				return "branch " + ev.TargetBranch() + " does not publish"
+			}
+			return ""
+		}}, githubHeaders("pull_request", "d3", pr), pr, 202, "ignored", 0},
 		{"tag push ignored", &Handler{Secrets: secrets}, githubHeaders("push", "e", tagDel), tagDel, 202, "ignored", 0},
 		{"bad signature refused", &Handler{Secrets: secrets}, githubHeaders("push", "f", []byte("x")), ghPush, 401, "error", 0},
 		{"no secret fails closed", &Handler{}, githubHeaders("push", "g", ghPush), ghPush, 401, "error", 0},
@@ -247,7 +258,7 @@ func TestHandler(t *testing.T) {
 		{"forced push accepted", &Handler{Secrets: secrets}, githubHeaders("push", "l", forced), forced, 202, "accepted", 1},
 		{"branch deletion ignored", &Handler{Secrets: secrets}, githubHeaders("push", "m", branchDel), branchDel, 202, "ignored", 0},
 		{"gitea new branch accepted", &Handler{Secrets: secrets}, giteaHeaders("push", "n", giteaNew), giteaNew, 202, "accepted", 1},
-		{"gitea pull request ignored", &Handler{Secrets: secrets}, giteaHeaders("pull_request", "o", giteaPR), giteaPR, 202, "ignored", 0},
+		{"gitea pull request accepted for a preview", &Handler{Secrets: secrets}, giteaHeaders("pull_request", "o", giteaPR), giteaPR, 202, "accepted", 1},
 		{"gitea delete event ignored", &Handler{Secrets: secrets}, giteaHeaders("delete", "p", giteaDel), giteaDel, 202, "ignored", 0},
 		{"unknown sender", &Handler{Secrets: secrets}, http.Header{"Content-Type": {"application/json"}}, ghPush, 400, "error", 0},
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/push"
+	"github.com/nbpipe/nbpipe/preview"
 	"github.com/nbpipe/nbpipe/publish"
 )
 
@@ -250,12 +251,11 @@ func (p *Processor) Process(ctx context.Context, ev push.Event) (*Report, error)
 
 const targetCache = "target"
 
-// Run is Process for a request.
-func (p *Processor) Run(ctx context.Context, req Request) (*Report, error) {
-	ev := req.Event
+// source resolves where a repository is fetched from and with what.
+func (p *Processor) source(ctx context.Context, ev push.Event) (Source, string, error) {
 	src, ok := p.cfg.Lookup(ev.Repo)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", ev.Repo, ErrNotAllowed)
+		return src, "", fmt.Errorf("%s: %w", ev.Repo, ErrNotAllowed)
 	}
 	if src.CloneURL == "" { // the embedded default trusts the signed payload's URL
 		src.CloneURL = ev.CloneURL
@@ -266,11 +266,63 @@ func (p *Processor) Run(ctx context.Context, req Request) (*Report, error) {
 	if src.Token == "" && src.TokenFunc != nil {
 		tok, err := src.TokenFunc(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%s: credentials: %w", ev.Repo, err)
+			return src, "", fmt.Errorf("%s: credentials: %w", ev.Repo, err)
 		}
 		src.Token = tok
 	}
-	cache := "source/" + cacheName(ev.Repo)
+	return src, "source/" + cacheName(ev.Repo), nil
+}
+
+// Preview converts the notebooks a pull request changes, from its merge
+// base with the base branch to its head, and compares the outputs with the
+// target branch. Nothing is published.
+func (p *Processor) Preview(ctx context.Context, ev push.Event) (*preview.Preview, error) {
+	src, cache, err := p.source(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	defer p.lock(cache)()
+	source, err := p.repo(ctx, src.CloneURL, src.Token, cache)
+	if err == nil {
+		err = source.Fetch(ctx)
+	}
+	if err != nil {
+		p.dropCache(cache)
+		return nil, err
+	}
+	head, err := source.FetchRef(ctx, fmt.Sprintf("refs/pull/%d/head", ev.PullRequest))
+	if err != nil {
+		return nil, err
+	}
+	baseTip := ev.Before
+	if tip, err := source.Head(ev.BaseRef); err == nil && tip != "" {
+		baseTip = tip
+	}
+	base, err := source.MergeBase(baseTip, head)
+	if err != nil {
+		return nil, err
+	}
+	defer p.lock(targetCache)()
+	target, err := p.repo(ctx, p.cfg.TargetURL, p.cfg.TargetToken, targetCache)
+	if err == nil {
+		err = target.Fetch(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return preview.Compute(ctx, source, base, head, target, preview.Options{
+		Repo: ev.Repo, TargetDir: src.TargetDir, TargetBranch: p.cfg.TargetBranch,
+		Layers: p.cfg.Layers, Locked: p.cfg.Locked, MaxNotebookBytes: p.cfg.MaxNotebookBytes,
+	})
+}
+
+// Run is Process for a request.
+func (p *Processor) Run(ctx context.Context, req Request) (*Report, error) {
+	ev := req.Event
+	src, cache, err := p.source(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
 	defer p.lock(cache)()
 	rep, stage, err := p.run(ctx, req, src, cache)
 	if err != nil && ctx.Err() == nil && !Permanent(err) {

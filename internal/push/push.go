@@ -33,6 +33,19 @@ type Event struct {
 	After      string `json:"after"`
 	Forced     bool   `json:"forced,omitempty"`
 	Sender     string `json:"sender"`
+	// PullRequest is the number of a pull request to preview (0 for a
+	// push): then Ref is refs/pull/<n>/head, Before the base branch's
+	// commit, After the pull request's head and BaseRef the base branch.
+	PullRequest int    `json:"pull_request,omitempty"`
+	BaseRef     string `json:"base_ref,omitempty"`
+}
+
+// TargetBranch is the branch a push goes to, or a pull request's base.
+func (e Event) TargetBranch() string {
+	if e.PullRequest != 0 {
+		return e.BaseRef
+	}
+	return e.Branch()
 }
 
 // Branch is the branch name of a branch push, "" for tags and other refs.
@@ -61,6 +74,8 @@ func (e Event) Validate() error {
 		return errors.New("push without a valid after commit")
 	case e.Before != "" && !isSHA(e.Before):
 		return errors.New("push with an invalid before commit")
+	case e.PullRequest < 0 || e.PullRequest > 0 && e.BaseRef == "":
+		return errors.New("pull request without a number or a base branch")
 	}
 	return nil
 }

@@ -3,13 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,53 +21,17 @@ import (
 // repository, git pushes of notebooks, DAG commits in the target repository,
 // commit statuses on the source commits.
 func TestEndToEndOnRealGitea(t *testing.T) {
-	if os.Getenv("NBPIPE_E2E") == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("NBPIPE_E2E is not set in CI: make test sets it")
-		}
-		t.Skip("set NBPIPE_E2E=1 (make test does) to build and run a real Gitea")
-	}
-	script := filepath.Join("..", "..", "scripts", "gitea.sh")
-	dir := t.TempDir()
-	out, err := exec.Command("bash", script, "start", dir).Output()
-	if err != nil {
-		logs, _ := os.ReadFile(filepath.Join(dir, "gitea.log"))
-		t.Fatalf("gitea.sh start: %v\n%s", err, tail(string(logs), 30))
-	}
-	t.Cleanup(func() { _ = exec.Command("bash", script, "stop", dir).Run() })
-	var g struct{ URL, User, Token string }
-	if err := json.Unmarshal(bytes.TrimSpace(out), &g); err != nil {
-		t.Fatalf("gitea.sh start printed %q: %v", out, err)
-	}
-	api := func(method, path string, body any) (int, []byte) {
-		var rd io.Reader
-		if body != nil {
-			data, _ := json.Marshal(body)
-			rd = bytes.NewReader(data)
-		}
-		req, _ := http.NewRequest(method, g.URL+"/api/v1"+path, rd)
-		req.Header.Set("Authorization", "token "+g.Token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, data
-	}
-	for _, repo := range []map[string]any{{"name": "notebooks", "auto_init": true, "default_branch": "main"}, {"name": "dags", "auto_init": true, "default_branch": "main"}} {
-		if code, body := api("POST", "/user/repos", repo); code != 201 {
-			t.Fatalf("create repo: %d %s", code, body)
-		}
-	}
+	needE2E(t)
+	g := startGitea(t)
+	api := g.api
+	g.createRepo("notebooks")
+	g.createRepo("dags")
 
 	// nbpipe serve, as configured by a platform team.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := func(u string) string { return strings.Replace(u, "://", "://"+g.User+":"+g.Token+"@", 1) }
 	cfg := defaults()
 	cfg.GiteaSecret = "s3cret"
 	cfg.StateDir = t.TempDir()
@@ -94,14 +56,10 @@ func TestEndToEndOnRealGitea(t *testing.T) {
 			t.Logf("nbpipe logs:\n%s", tail(logs.String(), 60))
 		}
 	}()
-	hook := map[string]any{"type": "gitea", "active": true, "events": []string{"push"},
-		"config": map[string]any{"url": "http://" + l.Addr().String() + "/webhook", "content_type": "json", "secret": "s3cret"}}
-	if code, body := api("POST", "/repos/nbpipe/notebooks/hooks", hook); code != 201 {
-		t.Fatalf("create hook: %d %s", code, body)
-	}
+	g.hook("nbpipe/notebooks", "http://"+l.Addr().String()+"/webhook", "s3cret")
 
 	work := t.TempDir()
-	gittest.Run(t, "", "git", "clone", "-q", auth(g.URL+"/nbpipe/notebooks.git"), work)
+	gittest.Run(t, "", "git", "clone", "-q", g.withAuth(g.URL+"/nbpipe/notebooks.git"), work)
 	nb := func(code string) string {
 		data, _ := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 5, "metadata": map[string]any{},
 			"cells": []any{map[string]any{"cell_type": "code", "metadata": map[string]any{}, "source": code}}})
@@ -115,24 +73,9 @@ func TestEndToEndOnRealGitea(t *testing.T) {
 		gittest.Run(t, work, "git", "push", "-q", "origin", "main")
 		return sha
 	}
-	// waitStatus polls the source commit's combined status until nbpipe has
-	// set a final one.
 	waitStatus := func(sha string) (state, desc string) {
-		deadline := time.Now().Add(2 * time.Minute)
-		for time.Now().Before(deadline) {
-			code, body := api("GET", "/repos/nbpipe/notebooks/commits/"+sha+"/statuses", nil)
-			var sts []struct{ Status, Description, Context, TargetURL string }
-			if code == 200 && json.Unmarshal(body, &sts) == nil {
-				for _, s := range sts {
-					if s.Context == "nbpipe" && s.Status != "pending" {
-						return s.Status, s.Description
-					}
-				}
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		t.Fatalf("no final nbpipe status on %s", sha)
-		return "", ""
+		st := g.waitFinal("nbpipe/notebooks", sha, "nbpipe", 2*time.Minute)
+		return st.Status, st.Description
 	}
 	targetFile := func(p string) (string, bool) {
 		code, body := api("GET", "/repos/nbpipe/dags/raw/"+p+"?ref=main", nil)
@@ -190,6 +133,50 @@ func TestEndToEndOnRealGitea(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), g.Token) || strings.Contains(string(audit), g.Token) {
 		t.Fatal("the token appears in the logs or the audit log")
+	}
+
+	// A pull request is previewed, never published: a status on its head
+	// and one comment that each new push edits in place.
+	_, before := api("GET", "/repos/nbpipe/dags/branches/main", nil)
+	gittest.Run(t, work, "git", "checkout", "-q", "-b", "feature")
+	head1 := gittest.Commit(t, work, "feature v1", map[string]string{
+		"daily.ipynb": nb("rows = spark.range(20).count()\n"),
+		"oops.ipynb":  `{"nbformat": 4, "cells": [`,
+	})
+	gittest.Run(t, work, "git", "push", "-q", "origin", "feature")
+	code, body := api("POST", "/repos/nbpipe/notebooks/pulls", map[string]any{"head": "feature", "base": "main", "title": "daily v2"})
+	if code != 201 {
+		t.Fatalf("open pull request: %d %s", code, body)
+	}
+	var pr struct{ Number int }
+	_ = json.Unmarshal(body, &pr)
+	st := g.waitFinal("nbpipe/notebooks", head1, PreviewContext, 2*time.Minute)
+	if st.Status != "failure" || !strings.Contains(st.Description, "1 notebook(s) would convert, 1 would fail") {
+		t.Fatalf("preview status: %+v", st)
+	}
+	comments := func() []string {
+		_, body := api("GET", fmt.Sprintf("/repos/nbpipe/notebooks/issues/%d/comments", pr.Number), nil)
+		var cs []struct{ Body string }
+		_ = json.Unmarshal(body, &cs)
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Body)
+		}
+		return out
+	}
+	if cs := comments(); len(cs) != 1 || !strings.Contains(cs[0], "oops") || !strings.Contains(cs[0], "daily") {
+		t.Fatalf("preview comments: %q", cs)
+	}
+	head2 := gittest.Commit(t, work, "feature v2", map[string]string{"oops.ipynb": nb("fixed = 1\n")})
+	gittest.Run(t, work, "git", "push", "-q", "origin", "feature")
+	if st := g.waitFinal("nbpipe/notebooks", head2, PreviewContext, 2*time.Minute); st.Status != "success" || !strings.Contains(st.Description, "0 would fail") {
+		t.Fatalf("preview status after the fix: %+v", st)
+	}
+	if cs := comments(); len(cs) != 1 || !strings.Contains(cs[0], "2 notebook(s) would convert, 0 would fail") {
+		t.Fatalf("the comment was not edited in place: %q", cs)
+	}
+	if _, after := api("GET", "/repos/nbpipe/dags/branches/main", nil); string(after) != string(before) {
+		t.Fatal("a pull request preview published to the target branch")
 	}
 }
 

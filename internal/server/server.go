@@ -29,6 +29,7 @@ import (
 	"github.com/nbpipe/nbpipe/internal/redact"
 	"github.com/nbpipe/nbpipe/internal/trigger"
 	"github.com/nbpipe/nbpipe/publish"
+	"github.com/nbpipe/nbpipe/preview"
 	"github.com/nbpipe/nbpipe/publish/ghapp"
 	"github.com/nbpipe/nbpipe/webhook"
 )
@@ -51,6 +52,8 @@ type Server struct {
 	auditMu  sync.Mutex
 	metrics  *metrics
 	mux      *http.ServeMux
+	// comment keeps the preview comment on pull requests, per forge.
+	comment map[webhook.Forge]preview.Commenter
 	// runner deploys what was published (Airflow, Ilum); nil when neither
 	// is configured.
 	runner *trigger.Runner
@@ -88,8 +91,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.GiteaURL != "" && cfg.GiteaToken != "" {
 		s.status[webhook.Gitea] = publish.GiteaStatus{URL: cfg.GiteaURL, Token: cfg.GiteaToken}
 	}
+	s.comment = map[webhook.Forge]preview.Commenter{}
+	if cfg.GiteaURL != "" && cfg.GiteaToken != "" {
+		s.comment[webhook.Gitea] = preview.Gitea{URL: cfg.GiteaURL, Token: cfg.GiteaToken}
+	}
 	if cfg.GitHubToken != "" {
 		s.status[webhook.GitHub] = publish.GitHubStatus{Token: cfg.GitHubToken, BaseURL: cfg.GitHubAPI}
+		s.comment[webhook.GitHub] = preview.GitHub{Token: cfg.GitHubToken, BaseURL: cfg.GitHubAPI}
 	}
 	var app *ghapp.App
 	if cfg.GitHubAppID != 0 {
@@ -232,11 +240,13 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (s *Server) filter(ev webhook.PushEvent) string {
 	matched := false
 	for _, g := range s.cfg.Branches {
-		if ok, _ := doublestar.Match(g, ev.Branch()); ok {
+		if ok, _ := doublestar.Match(g, ev.TargetBranch()); ok {
 			matched = true
 		}
 	}
 	switch {
+	case !matched && ev.PullRequest != 0:
+		return "pull requests to " + ev.TargetBranch() + " are not previewed (it does not publish)"
 	case !matched:
 		return "branch " + ev.Branch() + " does not publish"
 	case !s.allowed(ev.Repo):
@@ -400,6 +410,10 @@ func (s *Server) poke() {
 // runLane processes a lane's ready pushes as one run at the branch head.
 func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Entry) {
 	last := entries[len(entries)-1].Event
+	if last.PullRequest != 0 {
+		s.runPreview(ctx, entries)
+		return
+	}
 	log := s.log.With("lane", lane, "pushes", len(entries), "after", last.After)
 	cur, hasCursor, err := s.spool.Cursor(lane)
 	if err != nil {

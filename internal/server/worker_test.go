@@ -3,9 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -123,19 +120,7 @@ func (h *harness) deliver(id, repo, sender, before, after string) int {
 	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": before, "after": after,
 		"repository": map[string]any{"full_name": repo, "clone_url": h.sources[repo]},
 		"sender":     map[string]any{"login": sender, "username": sender}})
-	mac := hmac.New(sha256.New, []byte(testSecret))
-	mac.Write(body)
-	req, _ := http.NewRequest(http.MethodPost, h.base+"/webhook", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Gitea-Event", "push")
-	req.Header.Set("X-Gitea-Delivery", id)
-	req.Header.Set("X-Gitea-Signature", hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return deliverSigned(h.t, h.base, id, body)
 }
 
 func (h *harness) get(path string) (int, string) {
