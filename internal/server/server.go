@@ -28,8 +28,8 @@ import (
 	"github.com/nbpipe/nbpipe/internal/pipeline"
 	"github.com/nbpipe/nbpipe/internal/redact"
 	"github.com/nbpipe/nbpipe/internal/trigger"
-	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/preview"
+	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/publish/ghapp"
 	"github.com/nbpipe/nbpipe/webhook"
 )
@@ -129,7 +129,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			}
 			return src, true
 		},
-		TargetTokenFunc: appTargetToken(app, cfg),
+		TargetTokenFunc:  appTargetToken(app, cfg),
 		MaxNotebookBytes: int64(cfg.MaxNotebookSize),
 		SSH:              publish.SSH{KeyFile: cfg.SSHKeyFile, KnownHosts: cfg.SSHKnownHosts},
 		TargetURL:        cfg.TargetURL, TargetToken: cfg.TargetToken, TargetBranch: cfg.TargetBranch,

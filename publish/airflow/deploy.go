@@ -44,8 +44,8 @@ type Deployment struct {
 	// NewFile says the file did not exist before Commit: any import error
 	// of it stamped after PublishedAt is the new version's (no old version
 	// can be re-stamped), even when a restarted deployment first sees it.
-	NewFile bool
-	Scheduled   bool      // the DAG has a schedule (Airflow's own view counts too)
+	NewFile     bool
+	Scheduled   bool // the DAG has a schedule (Airflow's own view counts too)
 	Unpause     bool
 	Trigger     bool
 	Pools       []string // pools the DAG's tasks use
