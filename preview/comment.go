@@ -41,6 +41,9 @@ func ours(body, author, authorType, login string) bool {
 	return authorType == "Bot"
 }
 
+// maxPages bounds the comment pages read: 100 pages of 50 to 100.
+const maxPages = 100
+
 func splitRepo(repo string) (string, string, error) {
 	owner, name, ok := strings.Cut(repo, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
@@ -100,7 +103,7 @@ func (g GitHub) Upsert(ctx context.Context, repo string, pr int, body string) er
 		}
 	}
 	opt := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	for {
+	for range maxPages {
 		comments, resp, err := c.Issues.ListComments(ctx, owner, name, pr, opt)
 		if err != nil {
 			return fmt.Errorf("github: list the comments of %s#%d: %w", repo, pr, err)
@@ -157,12 +160,22 @@ func (g Gitea) Upsert(ctx context.Context, repo string, pr int, body string) err
 	if err != nil {
 		return fmt.Errorf("gitea: who the token belongs to: %w", err)
 	}
-	for page := 1; ; page++ {
+	// Gitea answers this list with every comment at once (it takes since
+	// and before, not pages); pages are asked for all the same, and the
+	// loop ends on a page that brings nothing new.
+	seen := map[int64]bool{}
+	for page := 1; page <= maxPages; page++ {
 		comments, _, err := c.ListIssueComments(owner, name, int64(pr), gitea.ListIssueCommentOptions{ListOptions: gitea.ListOptions{Page: page, PageSize: 50}})
 		if err != nil {
 			return fmt.Errorf("gitea: list the comments of %s#%d: %w", repo, pr, err)
 		}
+		fresh := 0
 		for _, cm := range comments {
+			if seen[cm.ID] {
+				continue
+			}
+			seen[cm.ID] = true
+			fresh++
 			author := ""
 			if cm.Poster != nil {
 				author = cm.Poster.UserName
@@ -178,7 +191,7 @@ func (g Gitea) Upsert(ctx context.Context, repo string, pr int, body string) err
 			}
 			return nil
 		}
-		if len(comments) == 0 {
+		if fresh == 0 || len(comments) < 50 {
 			break
 		}
 	}

@@ -1,4 +1,4 @@
-package preview
+package preview_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/nbpipe/nbpipe/internal/gittest"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
+	"github.com/nbpipe/nbpipe/preview"
 	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/webhook"
 )
@@ -110,8 +111,8 @@ func (f *fixture) open(t *testing.T) (src, target *publish.Repo, srcDir string) 
 	return s, tg, srcDir
 }
 
-func byPath(p *Preview) map[string]Notebook {
-	m := map[string]Notebook{}
+func byPath(p *preview.Preview) map[string]preview.Notebook {
+	m := map[string]preview.Notebook{}
 	for _, n := range p.Notebooks {
 		m[n.Path] = n
 	}
@@ -126,20 +127,20 @@ func TestComputeAPullRequest(t *testing.T) {
 	f := setup(t)
 	src, target, srcDir := f.open(t)
 	ctx := context.Background()
-	if err := FetchRef(ctx, srcDir, nil, PullRef(7), "nbpipe-pull"); err != nil {
+	if err := preview.FetchRef(ctx, srcDir, nil, preview.PullRef(7), "nbpipe-pull"); err != nil {
 		t.Fatal(err)
 	}
 	src, err := publish.Open(ctx, f.src, nil, srcDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := MergeBase(srcDir, f.baseTip, f.prHead)
+	base, err := preview.MergeBase(srcDir, f.baseTip, f.prHead)
 	if err != nil || base != f.mainHead {
 		t.Fatalf("merge base %s (%v), want %s", base, err, f.mainHead)
 	}
 	targetHead, _ := target.Head("main")
 
-	p, err := Compute(ctx, src, base, f.prHead, target, Options{Repo: "acme/notebooks", TargetDir: "team", TargetBranch: "main"})
+	p, err := preview.Compute(ctx, src, base, f.prHead, target, preview.Options{Repo: "acme/notebooks", TargetDir: "team", TargetBranch: "main"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,14 +249,14 @@ func TestComputeConfigChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, target, _ = f.open(t)
-	p, err := Compute(ctx, src, f.mainHead, bad, target, Options{Repo: "acme/notebooks", TargetDir: "team", TargetBranch: "main"})
+	p, err := preview.Compute(ctx, src, f.mainHead, bad, target, preview.Options{Repo: "acme/notebooks", TargetDir: "team", TargetBranch: "main"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.ConfigError == "" || len(p.Notebooks) != 4 || p.Failed() != 4 {
 		t.Fatalf("a broken .nbpipe.yaml: %+v", p)
 	}
-	if md := Render(p); !strings.Contains(md, "nbpipe\\.yaml does not parse") && !strings.Contains(md, ".nbpipe.yaml does not parse") {
+	if md := preview.Render(p); !strings.Contains(md, "nbpipe\\.yaml does not parse") && !strings.Contains(md, ".nbpipe.yaml does not parse") {
 		t.Fatalf("render:\n%s", md)
 	}
 }

@@ -2,6 +2,7 @@ package preview
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -91,7 +92,7 @@ func TestRenderSummary(t *testing.T) {
 	// A preview too large for one comment is cut, with a count.
 	big := &Preview{Head: "h", TargetBranch: "main"}
 	for i := 0; i < 2000; i++ {
-		big.Notebooks = append(big.Notebooks, Notebook{Path: strings.Repeat("x", 40) + itoa(i) + ".ipynb", Change: publish.Added, Errors: []string{strings.Repeat("e", 100)}})
+		big.Notebooks = append(big.Notebooks, Notebook{Path: strings.Repeat("x", 40) + strconv.Itoa(i) + ".ipynb", Change: publish.Added, Errors: []string{strings.Repeat("e", 100)}})
 	}
 	if md := Render(big); len(md) > MaxBody || !strings.Contains(md, "more notebook(s) not shown") {
 		t.Fatalf("a large preview: %d bytes", len(md))
