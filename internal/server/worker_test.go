@@ -3,6 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -409,4 +412,22 @@ func TestSizesWithUnits(t *testing.T) {
 		t.Errorf("default max body %d, want the webhook package's %d", d.MaxBody, webhook.DefaultMaxBody)
 	}
 	_ = fmt.Sprint()
+}
+
+// deliverSigned posts a Gitea push delivery signed with testSecret.
+func deliverSigned(t *testing.T, base, id string, body []byte) int {
+	t.Helper()
+	mac := hmac.New(sha256.New, []byte(testSecret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Gitea-Event", "push")
+	req.Header.Set("X-Gitea-Delivery", id)
+	req.Header.Set("X-Gitea-Signature", hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
