@@ -375,10 +375,13 @@ func startEngine(t *testing.T, root string) string {
 			strings.Repeat("!", 78), err, tail(string(logs), 20), strings.Repeat("!", 78))
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("bash", script, "stop", dir).CombinedOutput(); err != nil {
-			t.Logf("docker.sh stop: %v\n%s", err, out)
+		t0 := time.Now()
+		out, err := exec.Command("bash", script, "stop", dir).CombinedOutput()
+		if err != nil {
+			t.Logf("docker.sh stop: %v", err)
 		}
 		_ = os.RemoveAll(dir)
+		t.Logf("engine stopped and removed (%s):\n%s", time.Since(t0).Round(time.Millisecond), strings.TrimSpace(string(out)))
 	})
 	return strings.TrimSpace(string(out))
 }

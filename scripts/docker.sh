@@ -152,17 +152,20 @@ stop() {
     [[ -d "$dir" ]] || return 0
     dir="$(cd "$dir" && pwd)"
     pid="$(running_pid "$dir")" || return 0
+    local t0=$SECONDS
     # Containers first, so none is left running without its engine.
     if answers "$dir"; then
         local ids
         ids="$(DOCKER_HOST="unix://$dir/docker.sock" docker ps -q 2>/dev/null || true)"
         [[ -z "$ids" ]] || DOCKER_HOST="unix://$dir/docker.sock" docker rm -f $ids >/dev/null 2>&1 || true
+        log "removed $(echo $ids | wc -w) running container(s) in $((SECONDS - t0))s"
     fi
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 150; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
+    log "dockerd $pid ended $((SECONDS - t0))s after the stop began"
     if kill -0 "$pid" 2>/dev/null; then
         log "dockerd $pid did not stop in 30s; killing it"
         kill -KILL "$pid" 2>/dev/null || true
