@@ -225,6 +225,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case <-ctx.Done():
 			return stop(0)
 		case err := <-errc:
+			if ctx.Err() != nil && err == nil { // Ctrl-C: Serve drained before this select saw ctx
+				fmt.Fprintf(stdout, "nbpipe demo: stopped. `nbpipe demo --dir %s` picks up where it left off.\n", d.dir)
+				return 0
+			}
 			fmt.Fprintln(stderr, "nbpipe demo: the server stopped:", err)
 			return 1
 		case <-tick.C:

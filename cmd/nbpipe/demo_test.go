@@ -152,7 +152,9 @@ func TestDemo(t *testing.T) {
 	gittest.Run(t, d.work(), "git", "push", "-q")
 	demoWaitFor(t, "second DAG commit", 15*time.Second, func() bool { return demoTargetTrailer(t, d) == second }, show)
 	demoWaitFor(t, "second DAG commit printed", 5*time.Second, func() bool {
-		return strings.Contains(stdout.String(), "Source-Commit: "+second)
+		out := stdout.String()
+		i := strings.Index(out, "Source-Commit: "+second)
+		return i >= 0 && strings.Contains(out[i:], "commit status nbpipe would set")
 	}, show)
 	t.Logf("second DAG commit printed %s after git push", time.Since(pushed).Round(time.Millisecond))
 	out = stdout.String()
