@@ -82,7 +82,7 @@ func TestRunPreviewsAPullRequest(t *testing.T) {
 	api := httptest.NewServer(store)
 	defer api.Close()
 
-	run := func(head string) (error, map[string]string, string) {
+	run := func(head string) (map[string]string, string, error) {
 		payload, _ := json.Marshal(map[string]any{"action": "synchronize", "number": 7,
 			"pull_request": map[string]any{"number": 7, "head": map[string]any{"sha": head, "ref": "feature"}, "base": map[string]any{"sha": base, "ref": "main"}},
 			"repository":   map[string]any{"full_name": "acme/notebooks"}})
@@ -97,9 +97,9 @@ func TestRunPreviewsAPullRequest(t *testing.T) {
 		var out strings.Builder
 		a := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(&out))
 		err := Run(context.Background(), a, getenv, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		return err, env, out.String()
+		return env, out.String(), err
 	}
-	err, env, out := run(head)
+	env, out, err := run(head)
 	if err == nil || !strings.Contains(err.Error(), "1 notebook(s) would not convert") {
 		t.Fatalf("the step must fail when a notebook would: %v", err)
 	}
@@ -127,7 +127,7 @@ func TestRunPreviewsAPullRequest(t *testing.T) {
 	gittest.Run(t, work, "git", "checkout", "-q", "feature")
 	head2 := gittest.Commit(t, work, "fix", map[string]string{"broken.ipynb": ""})
 	gittest.Run(t, work, "git", "push", "-q", "-f", "origin", "HEAD:refs/pull/7/head")
-	if err, _, _ := run(head2); err != nil {
+	if _, _, err := run(head2); err != nil {
 		t.Fatalf("second push: %v", err)
 	}
 	if store.posts != 1 || len(store.bodies) != 1 || strings.Contains(store.bodies[101], "broken") {

@@ -43,7 +43,6 @@ type fixture struct {
 	src, target, work         string
 	mainHead, prHead, baseTip string
 	processor                 *pipeline.Processor
-	sourceRepo, targetRepo    *publish.Repo
 }
 
 func setup(t *testing.T) *fixture {
@@ -125,7 +124,7 @@ func byPath(p *preview.Preview) map[string]preview.Notebook {
 // target branch with line counts. Nothing is written to the target.
 func TestComputeAPullRequest(t *testing.T) {
 	f := setup(t)
-	src, target, srcDir := f.open(t)
+	_, target, srcDir := f.open(t)
 	ctx := context.Background()
 	if err := preview.FetchRef(ctx, srcDir, nil, preview.PullRef(7), "nbpipe-pull"); err != nil {
 		t.Fatal(err)
@@ -240,23 +239,36 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // every notebook with its error; one it changes counts every notebook.
 func TestComputeConfigChange(t *testing.T) {
 	f := setup(t)
-	src, target, _ := f.open(t)
 	ctx := context.Background()
 	gittest.Run(t, f.work, "git", "checkout", "-q", "-b", "cfg", f.mainHead)
 	bad := gittest.Commit(t, f.work, "bad config", map[string]string{".nbpipe.yaml": "nope: [\n"})
-	gittest.Run(t, f.work, "git", "push", "-q", "origin", "cfg")
-	if err := src.Fetch(ctx); err != nil {
-		t.Fatal(err)
-	}
-	src, target, _ = f.open(t)
-	p, err := preview.Compute(ctx, src, f.mainHead, bad, target, preview.Options{Repo: "acme/notebooks", TargetDir: "team", TargetBranch: "main"})
+	gittest.Run(t, f.work, "git", "checkout", "-q", "-b", "cfg2", f.mainHead)
+	good := gittest.Commit(t, f.work, "config", map[string]string{".nbpipe.yaml": "defaults:\n  mode: per_cell\n"})
+	gittest.Run(t, f.work, "git", "push", "-q", "origin", "cfg", "cfg2")
+	src, target, _ := f.open(t)
+	opt := preview.Options{Repo: "acme/notebooks", TargetDir: "team", TargetBranch: "main"}
+
+	p, err := preview.Compute(ctx, src, f.mainHead, bad, target, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.ConfigError == "" || len(p.Notebooks) != 4 || p.Failed() != 4 {
 		t.Fatalf("a broken .nbpipe.yaml: %+v", p)
 	}
-	if md := preview.Render(p); !strings.Contains(md, "nbpipe\\.yaml does not parse") && !strings.Contains(md, ".nbpipe.yaml does not parse") {
+	if md := preview.Render(p); !strings.Contains(md, "**.nbpipe.yaml does not parse**") {
 		t.Fatalf("render:\n%s", md)
+	}
+
+	p, err = preview.Compute(ctx, src, f.mainHead, good, target, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Notebooks) != 4 || p.Failed() != 0 {
+		t.Fatalf("a changed .nbpipe.yaml counts every notebook: %+v", p)
+	}
+	for _, n := range p.Notebooks {
+		if n.Change != publish.Modified || n.Mode != "per_cell" || len(n.Files) != 1 || n.Files[0].Change != publish.Modified {
+			t.Errorf("%s: %+v", n.Path, n)
+		}
 	}
 }
