@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/go-git/go-git/v5/utils/diff"
 	"github.com/sergi/go-diff/diffmatchpatch"
@@ -124,25 +126,44 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 		}
 		return target.ReadFile(p.TargetHead, name)
 	}
-	headCfg, err := repoConfig(source, head)
+	headCfg, cfgErr, err := repoConfig(source, head)
 	if err != nil {
+		return nil, err
+	}
+	if cfgErr != nil {
+		err := cfgErr
 		p.ConfigError = err.Error()
 		for _, c := range changes {
 			p.Notebooks = append(p.Notebooks, Notebook{Path: c.Path, Change: c.Kind, Errors: []string{err.Error()}})
 		}
 		return p, nil
 	}
+	// The outputs of base's versions are found by converting them, when
+	// base's .nbpipe.yaml parses.
 	var baseCfg *convert.RepoConfig
 	if base != "" {
-		if baseCfg, err = repoConfig(source, base); err != nil {
-			baseCfg = nil // the old outputs are then found by conversion at base only when it parses
+		var bad error
+		if baseCfg, bad, err = repoConfig(source, base); err != nil {
+			return nil, err
+		}
+		if bad != nil {
+			baseCfg = nil
 		}
 	}
 	dir := strings.Trim(path.Clean("/"+opt.TargetDir), "/")
+	claimed := map[string]string{}
+	removed := map[string]bool{}
+	for _, c := range changes {
+		if c.Kind == publish.Removed {
+			removed[convert.HeaderValue(c.Path)] = true
+		}
+	}
 	for _, c := range changes {
 		nb := Notebook{Path: c.Path, Change: c.Kind}
 		produced := map[string][]byte{}
-		if c.Kind != publish.Removed && headCfg.Selected(c.Path) {
+		if why := badPath(c.Path); why != "" && c.Kind != publish.Removed {
+			nb.Errors = []string{why}
+		} else if c.Kind != publish.Removed && headCfg.Selected(c.Path) {
 			res, errs, err := convertAt(source, head, c.Path, headCfg, opt)
 			if err != nil {
 				return nil, err
@@ -158,10 +179,16 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 						nb.Warnings = append(nb.Warnings, f.String())
 					}
 				}
-				if len(nb.Errors) == 0 {
-					for _, f := range res.Files {
-						produced[path.Join(dir, f.Path)] = f.Content
+				for _, f := range res.Files {
+					if len(nb.Errors) > 0 {
+						break
 					}
+					target := path.Join(dir, f.Path)
+					if why := badOutputPath(target); why != "" {
+						nb.Errors, produced = []string{why}, map[string][]byte{}
+						break
+					}
+					produced[target] = f.Content
 				}
 			}
 		}
@@ -180,12 +207,40 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 				}
 			}
 		}
-		if err := nb.diff(produced, old, readTarget); err != nil {
+		// Two notebooks of one pull request writing the same file: the
+		// first (by path) keeps it, as the publishing run decides, even
+		// when the target then refuses it to that one too.
+		for f := range produced {
+			if other, taken := claimed[f]; taken {
+				nb.Errors = append(nb.Errors, fmt.Sprintf("%s is also produced by %s (dag_id %q is taken)", f, other, nb.DagID))
+				produced, old = map[string][]byte{}, nil
+				break
+			}
+		}
+		for f := range produced {
+			claimed[f] = nb.Path
+		}
+		if err := nb.diff(produced, old, readTarget, owner{repo: opt.Repo, removed: removed}); err != nil {
 			return nil, err
 		}
 		p.Notebooks = append(p.Notebooks, nb)
 	}
 	return p, nil
+}
+
+// owner decides whether a notebook may write over an nbpipe file in the
+// target: its own, or one of a notebook this pull request removes.
+type owner struct {
+	repo    string
+	removed map[string]bool // header values of the notebooks removed
+}
+
+func (o owner) mayTake(content []byte, notebook string) (bool, string) {
+	r, n := convert.Owner(content)
+	if r == convert.HeaderValue(o.repo) && (n == convert.HeaderValue(notebook) || o.removed[n]) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("already belongs to notebook %s of %s", n, r)
 }
 
 // convertAt converts a notebook at a commit; errs are why it does not
@@ -219,20 +274,39 @@ func convertAt(source Source, rev, nbPath string, rc *convert.RepoConfig, opt Op
 
 // diff fills nb.Files: every produced file against the target branch, and
 // every old output no longer produced that the target holds.
-func (nb *Notebook) diff(produced map[string][]byte, old []string, read func(string) ([]byte, bool, error)) error {
-	for p, content := range produced {
+func (nb *Notebook) diff(produced map[string][]byte, old []string, read func(string) ([]byte, bool, error), own owner) error {
+	var writes []FileDiff
+	paths := make([]string, 0, len(produced))
+	for p := range produced {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		content := produced[p]
 		cur, ok, err := read(p)
 		if err != nil {
 			return err
 		}
+		if ok && !convert.IsOwned(cur) {
+			nb.Warnings = append(nb.Warnings, p+" exists in the target without nbpipe's ownership header: publishing leaves it alone")
+			continue
+		}
+		if ok {
+			if may, why := own.mayTake(cur, nb.Path); !may {
+				nb.Errors = append(nb.Errors, fmt.Sprintf("%s %s; dag_id %q is taken", p, why, nb.DagID))
+				writes = nil
+				break
+			}
+		}
 		switch {
 		case !ok:
-			nb.Files = append(nb.Files, FileDiff{Path: p, Change: publish.Added, Added: lineCount(string(content))})
+			writes = append(writes, FileDiff{Path: p, Change: publish.Added, Added: lineCount(string(content))})
 		case string(cur) != string(content):
 			add, del := LineDiff(string(cur), string(content))
-			nb.Files = append(nb.Files, FileDiff{Path: p, Change: publish.Modified, Added: add, Removed: del})
+			writes = append(writes, FileDiff{Path: p, Change: publish.Modified, Added: add, Removed: del})
 		}
 	}
+	nb.Files = append(nb.Files, writes...)
 	for _, p := range old {
 		if _, still := produced[p]; still {
 			continue
@@ -302,13 +376,42 @@ func changed(ctx context.Context, source Source, base, head string) ([]publish.C
 	return changes, nil
 }
 
-func repoConfig(source Source, rev string) (*convert.RepoConfig, error) {
+// repoConfig reads .nbpipe.yaml at a commit (none is fine): bad is why it
+// does not parse, err a failed read.
+func repoConfig(source Source, rev string) (rc *convert.RepoConfig, bad, err error) {
 	data, ok, err := source.ReadFile(rev, ".nbpipe.yaml")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !ok {
-		return &convert.RepoConfig{}, nil
+		return &convert.RepoConfig{}, nil, nil
 	}
-	return convert.ParseRepoConfig(".nbpipe.yaml", data)
+	rc, bad = convert.ParseRepoConfig(".nbpipe.yaml", data)
+	return rc, bad, nil
+}
+
+// maxNameBytes is the longest file name git checkouts accept on common
+// file systems (the pipeline refuses longer outputs the same way).
+const maxNameBytes = 255
+
+// badPath says why a notebook path is refused, as the publishing run
+// refuses it: control characters.
+func badPath(p string) string {
+	for _, r := range p {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("notebook path %s contains control characters; rename the file", strconv.Quote(p))
+		}
+	}
+	return ""
+}
+
+// badOutputPath says why an output path cannot be written: a name longer
+// than file systems allow breaks every checkout of the target.
+func badOutputPath(p string) string {
+	for _, part := range strings.Split(p, "/") {
+		if len(part) > maxNameBytes {
+			return fmt.Sprintf("output path component %.40q... is %d bytes, over the %d-byte file name limit; shorten the dag_id or target directory", part, len(part), maxNameBytes)
+		}
+	}
+	return ""
 }

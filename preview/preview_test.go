@@ -272,3 +272,58 @@ func TestComputeConfigChange(t *testing.T) {
 		}
 	}
 }
+
+// TestComputeRefusalsAsPublishingDecidesThem: a file in the target without
+// nbpipe's header is left alone (a warning), a dag_id another notebook
+// owns fails the notebook, and two notebooks of one pull request writing
+// one file: the second fails. The same as publishing decides it (checked
+// against the real pipeline below).
+func TestComputeRefusalsAsPublishingDecidesThem(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// Someone put a hand-written new.py in the target.
+	tw := gittest.Clone(t, f.target)
+	gittest.Commit(t, tw, "hand-written", map[string]string{"team/dags/new.py": "# mine\n"})
+	gittest.Run(t, tw, "git", "push", "-q", "origin", "main")
+	gittest.Run(t, f.work, "git", "checkout", "-q", "-b", "clash", f.mainHead)
+	head := gittest.Commit(t, f.work, "clash", map[string]string{
+		"new.ipynb":    nb("n = 1"),
+		"copy.ipynb":   `{"nbformat": 4, "metadata": {"nbpipe": {"dag_id": "stable"}}, "cells": [{"cell_type": "code", "metadata": {}, "source": "s = 1"}]}`,
+		"a/x.ipynb":    nb("a = 1"),
+		"b/x.ipynb":    nb("b = 1"),
+		"stable.ipynb": nb("z = 30"),
+	})
+	gittest.Run(t, f.work, "git", "push", "-q", "origin", "clash")
+	src, target, _ := f.open(t)
+	p, err := preview.Compute(ctx, src, f.mainHead, head, target, preview.Options{Repo: "acme/notebooks", TargetDir: "team", TargetBranch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nbs := byPath(p)
+	if n := nbs["new.ipynb"]; len(n.Errors) != 0 || len(n.Files) != 0 || len(n.Warnings) != 1 || !strings.Contains(n.Warnings[0], "without nbpipe's ownership header") {
+		t.Errorf("new (a foreign file at its path): %+v", n)
+	}
+	if n := nbs["copy.ipynb"]; len(n.Errors) != 1 || !strings.Contains(n.Errors[0], "already belongs to notebook stable.ipynb") || len(n.Files) != 0 {
+		t.Errorf("copy (stable's dag_id): %+v", n)
+	}
+	// The publishing run hands stable.py to copy.ipynb first (by path),
+	// then the target refuses it: both fail, stable.py stays.
+	if n := nbs["stable.ipynb"]; len(n.Errors) != 1 || !strings.Contains(n.Errors[0], "is also produced by copy.ipynb") || len(n.Files) != 0 {
+		t.Errorf("stable: %+v", n)
+	}
+	if a, b := nbs["a/x.ipynb"], nbs["b/x.ipynb"]; len(a.Errors) != 0 || len(b.Errors) != 1 || !strings.Contains(b.Errors[0], "is also produced by a/x.ipynb") {
+		t.Errorf("two notebooks, one dag_id: %+v / %+v", a, b)
+	}
+
+	// The real pipeline, publishing that head, decides the same.
+	gittest.Run(t, f.work, "git", "push", "-q", "-f", "origin", "clash:main")
+	rep := f.publish(t, f.baseTip, head)
+	for _, r := range rep.Notebooks {
+		if (r.Error != "") != (len(nbs[r.Path].Errors) > 0) {
+			t.Errorf("%s: the pipeline says %q, the preview %q", r.Path, r.Error, nbs[r.Path].Errors)
+		}
+	}
+	if len(rep.Refused) != 1 || rep.Refused[0] != "team/dags/new.py" {
+		t.Errorf("the pipeline left alone %v", rep.Refused)
+	}
+}
