@@ -234,8 +234,12 @@ func (p *Processor) dropCache(name string) {
 type Request struct {
 	Event push.Event
 	// Since is the source commit whose outputs the target already holds
-	// for this branch; "" means the event's own before.
+	// for this branch; "" means the befores of the pushes being run.
 	Since string
+	// Befores are the before commits of the coalesced pushes this run
+	// covers (default: the event's own); without Since the run diffs from
+	// their merge base, so every change of every push is seen.
+	Befores []string
 	// Latest publishes the branch head as fetched instead of the event's
 	// after: level-triggered, so a late or reordered delivery never rolls
 	// outputs back, and queued pushes of a branch become one commit.
@@ -460,12 +464,24 @@ func (p *Processor) span(source *publish.Repo, req Request) (from, to string, er
 	if !source.Has(to) {
 		return "", "", fmt.Errorf("%s@%s: %w", ev.Repo, short(to), publish.ErrNoCommit)
 	}
-	for _, c := range []string{req.Since, ev.Before} {
-		if c != "" && c != push.ZeroSHA && source.Has(c) {
-			return c, to, nil
+	if req.Since != "" && source.Has(req.Since) {
+		return req.Since, to, nil
+	}
+	befores := req.Befores
+	if len(befores) == 0 {
+		befores = []string{ev.Before}
+	}
+	for _, b := range befores {
+		if b == "" || b == push.ZeroSHA || !source.Has(b) {
+			return "", to, nil // a new branch, or history gone: everything
+		}
+		if from == "" {
+			from = b
+		} else if from, err = source.MergeBase(from, b); err != nil || from == "" {
+			return "", to, err
 		}
 	}
-	return "", to, nil
+	return from, to, nil
 }
 
 // changed lists the notebooks that differ between from and to. When

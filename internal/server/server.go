@@ -424,6 +424,9 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 		s.setStatus(ctx, e.Event, publish.StatePending, "converting notebooks", "")
 	}
 	req := pipeline.Request{Event: last, Latest: true}
+	for _, e := range entries {
+		req.Befores = append(req.Befores, e.Event.Before)
+	}
 	if hasCursor {
 		req.Since = cur.Source
 	}

@@ -431,3 +431,50 @@ func deliverSigned(t *testing.T, base, id string, body []byte) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// Pushes queued together run as one, and that run covers every push's
+// changes, in whatever order they were accepted (no cursor yet: the run
+// diffs from the merge base of their befores).
+func TestCoalescedPushesCoverEveryChange(t *testing.T) {
+	for _, order := range []string{"oldest first", "newest first"} {
+		t.Run(order, func(t *testing.T) { coalesced(t, order == "newest first") })
+	}
+}
+
+func coalesced(t *testing.T, newestFirst bool) {
+	h := newHarness(t, []string{"team/notebooks"}, nil)
+	work := gittest.Clone(t, h.sources["team/notebooks"])
+	c1 := gittest.Commit(t, work, "a", map[string]string{"a.ipynb": nbJSON("a = 1\n")})
+	c2 := gittest.Commit(t, work, "b", map[string]string{"b.ipynb": nbJSON("b = 1\n")})
+	c3 := gittest.Commit(t, work, "c", map[string]string{"c.ipynb": nbJSON("c = 1\n"), "a.ipynb": ""})
+	gittest.Run(t, work, "git", "push", "-q", "origin", "main")
+	pushes := [][2]string{{c1, c2}, {c2, c3}}
+	if newestFirst {
+		pushes[0], pushes[1] = pushes[1], pushes[0]
+	}
+	for i, p := range pushes { // accepted before the worker starts
+		ev := webhook.PushEvent{Forge: webhook.Gitea, DeliveryID: fmt.Sprint("d", i), Repo: "team/notebooks", Ref: "refs/heads/main", Before: p[0], After: p[1]}
+		if err := h.srv.spool.Accept(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first notebook was published by an earlier nbpipe that kept no
+	// cursor: the target has a.py, which the third push deleted.
+	first := webhook.PushEvent{Forge: webhook.Gitea, DeliveryID: "old", Repo: "team/notebooks", Ref: "refs/heads/main", Before: webhook.ZeroSHA, After: c1}
+	if _, err := h.srv.proc.Process(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	eventually(t, 10*time.Second, "both queued pushes are processed", func() bool {
+		p, _ := h.srv.spool.Entries()
+		return len(p) == 0
+	})
+	for f, want := range map[string]bool{"a.py": false, "b.py": true, "c.py": true} {
+		if _, ok := h.targetFile("team-notebooks/dags/" + f); ok != want {
+			t.Errorf("%s present: %v, want %v", f, ok, want)
+		}
+	}
+	if got := h.targetLog(); len(got) != 2 || got[1] != c3 {
+		t.Fatalf("target commits for %v, want the seed and one run at %s", got, c3)
+	}
+}
