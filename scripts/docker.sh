@@ -147,11 +147,24 @@ launch() {
     return 1
 }
 
+# unmount_under DIR: dockerd leaves its network namespace bind-mounted at
+# DIR/exec/netns/default (and, killed, its overlay mounts), which keeps DIR
+# from being removed. Deepest first; lazily when busy.
+unmount_under() {
+    local dir="$1" m
+    awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "could not unmount $m"
+    done
+}
+
 stop() {
     local dir="$1" pid i
     [[ -d "$dir" ]] || return 0
     dir="$(cd "$dir" && pwd)"
-    pid="$(running_pid "$dir")" || return 0
+    pid="$(running_pid "$dir")" || {
+        unmount_under "$dir"
+        return 0
+    }
     local t0=$SECONDS
     # Containers first, so none is left running without its engine.
     if answers "$dir"; then
@@ -166,6 +179,7 @@ stop() {
         sleep 0.2
     done
     log "dockerd $pid ended $((SECONDS - t0))s after the stop began"
+    unmount_under "$dir"
     if kill -0 "$pid" 2>/dev/null; then
         log "dockerd $pid did not stop in 30s; killing it"
         kill -KILL "$pid" 2>/dev/null || true
