@@ -475,38 +475,40 @@ func setNbpipeMetadata(data []byte, settings map[string]any, unsets []string) ([
 			return nil, nil, err
 		}
 	}
-	var out bytes.Buffer
+	// The new bytes go in place of data[from:to].
+	var ins string
+	from, to := 0, 0
 	switch {
 	case loc.nbpipe != nil: // replace the value
-		out.Write(data[:loc.nbStart])
-		out.Write(value)
-		out.Write(data[loc.nbEnd:])
+		from, to, ins = loc.nbStart, loc.nbEnd, string(value)
 	case loc.metaEmpty: // {} becomes {"nbpipe": ...}
-		out.Write(data[:loc.metaOpen+1])
+		from, to = loc.metaOpen+1, loc.metaClose
 		if loc.compact {
-			fmt.Fprintf(&out, `"nbpipe": %s`, value)
+			ins = fmt.Sprintf(`"nbpipe": %s`, value)
 		} else {
-			fmt.Fprintf(&out, "\n%s\"nbpipe\": %s\n%s", memberIndent, value, loc.topIndent)
+			ins = fmt.Sprintf("\n%s\"nbpipe\": %s\n%s", memberIndent, value, loc.topIndent)
 		}
-		out.Write(data[loc.metaClose:])
 	case loc.after >= 0: // after the member that sorts before "nbpipe"
-		out.Write(data[:loc.after])
+		from, to = loc.after, loc.after
 		if loc.compact {
-			fmt.Fprintf(&out, `, "nbpipe": %s`, value)
+			ins = fmt.Sprintf(`, "nbpipe": %s`, value)
 		} else {
-			fmt.Fprintf(&out, ",\n%s\"nbpipe\": %s", memberIndent, value)
+			ins = fmt.Sprintf(",\n%s\"nbpipe\": %s", memberIndent, value)
 		}
-		out.Write(data[loc.after:])
 	default: // first member
-		out.Write(data[:loc.metaOpen+1])
+		from, to = loc.metaOpen+1, loc.metaOpen+1
 		if loc.compact {
-			fmt.Fprintf(&out, `"nbpipe": %s, `, value)
+			ins = fmt.Sprintf(`"nbpipe": %s, `, value)
 		} else {
-			fmt.Fprintf(&out, "\n%s\"nbpipe\": %s,", memberIndent, value)
+			ins = fmt.Sprintf("\n%s\"nbpipe\": %s,", memberIndent, value)
 		}
-		out.Write(data[loc.metaOpen+1:])
 	}
-	return out.Bytes(), compact, nil
+	if bytes.Contains(data, []byte("\r\n")) { // keep Windows line ends
+		ins = strings.ReplaceAll(ins, "\n", "\r\n")
+	}
+	out := make([]byte, 0, len(data)+len(ins))
+	out = append(append(append(out, data[:from]...), ins...), data[to:]...)
+	return out, compact, nil
 }
 
 // nbpipeLocation is where metadata and metadata.nbpipe are in a notebook's bytes.

@@ -139,6 +139,8 @@ sys.stdout.buffer.write((json.dumps(d, sort_keys=True, indent=1, ensure_ascii=Fa
 			"{\n  \"metadata\": {\n    \"nbpipe\": {\n      \"mode\": \"batch\"\n    }\n  },\n  \"nbformat\": 4\n}\n"},
 		{"sorts first, indent 2", "{\n  \"metadata\": {\n    \"tags\": []\n  }\n}",
 			"{\n  \"metadata\": {\n    \"nbpipe\": {\n      \"mode\": \"batch\"\n    },\n    \"tags\": []\n  }\n}"},
+		{"windows line ends", "{\r\n \"metadata\": {\r\n  \"kernelspec\": {}\r\n }\r\n}\r\n",
+			"{\r\n \"metadata\": {\r\n  \"kernelspec\": {},\r\n  \"nbpipe\": {\r\n   \"mode\": \"batch\"\r\n  }\r\n }\r\n}\r\n"},
 		{"replaces a one-line value", "{\n \"metadata\": {\n  \"nbpipe\": {\"mode\": \"per_cell\", \"x\": 1.50}\n }\n}",
 			"{\n \"metadata\": {\n  \"nbpipe\": {\n   \"mode\": \"batch\",\n   \"x\": 1.50\n  }\n }\n}"},
 	} {
