@@ -97,7 +97,12 @@ func TestContainerActionUnderAct(t *testing.T) {
 		img imageTar
 	}{{baseImage, standInStatic(t)}, {jobImage, standInJob(t, busybox)}, {goImage, standInGo(t, busybox, modCache, goCache)}} {
 		t0 = time.Now()
-		buildContext(t, dockerHost, s.tag, s.img)
+		if err := flocked(filepath.Join(cache, ".go.lock"), syscall.LOCK_SH, func() error {
+			buildContext(t, dockerHost, s.tag, s.img)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		t.Logf("stand-in %s built (%s)", s.tag, time.Since(t0).Round(time.Millisecond))
 	}
 
@@ -380,7 +385,9 @@ func startEngine(t *testing.T, root string) string {
 		if err != nil {
 			t.Logf("docker.sh stop: %v", err)
 		}
-		_ = os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("the engine's directory: %v", err)
+		}
 		t.Logf("engine stopped and removed (%s):\n%s", time.Since(t0).Round(time.Millisecond), strings.TrimSpace(string(out)))
 	})
 	return strings.TrimSpace(string(out))
@@ -418,13 +425,18 @@ func cacheDir(t *testing.T) string {
 }
 
 // locked runs f holding an exclusive lock on file.
-func locked(file string, f func() error) error {
+func locked(file string, f func() error) error { return flocked(file, syscall.LOCK_EX, f) }
+
+// flocked runs f holding a lock (LOCK_EX or LOCK_SH) on file: the caches
+// are written under an exclusive lock and read into an image under a
+// shared one, so a parallel run never changes them mid-read.
+func flocked(file string, how int, f func() error) error {
 	l, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
+	if err := syscall.Flock(int(l.Fd()), how); err != nil {
 		return err
 	}
 	defer syscall.Flock(int(l.Fd()), syscall.LOCK_UN)
