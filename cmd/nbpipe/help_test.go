@@ -31,6 +31,7 @@ func TestHelpExitsZeroForEverySubcommand(t *testing.T) {
 		{[]string{"export", "-h"}, "Usage: nbpipe export"},
 		{[]string{"serve", "--help"}, "listen"},
 		{[]string{"serve", "-h"}, "listen"},
+		{[]string{"demo", "--help"}, "Usage: nbpipe demo"},
 		{[]string{"action", "--help"}, "Usage: nbpipe action"},
 		{[]string{"spool", "--help"}, "Usage: nbpipe spool"},
 		{[]string{"version", "--help"}, "nbpipe"},
