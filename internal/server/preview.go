@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nbpipe/nbpipe/internal/pipeline"
 	"github.com/nbpipe/nbpipe/preview"
 	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/webhook"
@@ -24,22 +23,7 @@ func (s *Server) runPreview(ctx context.Context, entries []webhook.Entry) {
 	log := s.log.With("repo", last.Repo, "pull_request", last.PullRequest, "head", short(last.After))
 	s.setStatusOn(ctx, last.Forge, last.Repo, last.After, PreviewContext, publish.StatePending, "previewing notebooks", "")
 	p, err := s.proc.Preview(ctx, last)
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return
-	case pipeline.Permanent(err):
-		log.Warn("preview dropped", "err", err)
-		s.setStatusOn(ctx, last.Forge, last.Repo, last.After, PreviewContext, publish.StateError, "nbpipe: "+err.Error(), "")
-		for _, e := range entries {
-			s.writeAudit(e, nil, err)
-			s.finish(e)
-		}
-		return
-	case err != nil:
-		s.metrics.failures.Inc()
-		for _, e := range entries {
-			s.retry(ctx, log, e, err)
-		}
+	if s.failed(ctx, log, entries, PreviewContext, err) {
 		return
 	}
 	state, desc := publish.StateSuccess, fmt.Sprintf("%d notebook(s) would convert, %d would fail", len(p.Notebooks)-p.Failed(), p.Failed())
@@ -48,10 +32,7 @@ func (s *Server) runPreview(ctx context.Context, entries []webhook.Entry) {
 	}
 	if c, ok := s.comment[last.Forge]; ok {
 		if err := c.Upsert(ctx, last.Repo, last.PullRequest, preview.Render(p)); err != nil {
-			log.Warn("preview comment not set", "err", err)
-			for _, e := range entries {
-				s.retry(ctx, log, e, fmt.Errorf("preview comment: %w", err))
-			}
+			s.failed(ctx, log, entries, PreviewContext, fmt.Errorf("preview comment: %w", err))
 			return
 		}
 	}

@@ -433,22 +433,7 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 	start := time.Now()
 	rep, err := s.proc.Run(ctx, req)
 	s.metrics.process.Observe(time.Since(start).Seconds())
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return // shutting down: the pushes stay pending
-	case pipeline.Permanent(err):
-		log.Warn("push dropped", "err", err)
-		for _, e := range entries {
-			s.setStatus(ctx, e.Event, publish.StateError, "nbpipe: "+err.Error(), "")
-			s.writeAudit(e, nil, err)
-			s.finish(e)
-		}
-		return
-	case err != nil:
-		s.metrics.failures.Inc()
-		for _, e := range entries {
-			s.retry(ctx, log, e, err)
-		}
+	if s.failed(ctx, log, entries, "", err) {
 		return
 	}
 	if !rep.UpToDate {
@@ -495,6 +480,32 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 		s.writeAudit(e, rep, nil)
 		s.finish(e)
 	}
+}
+
+// failed settles a run that ended in err, for every push it covered: on
+// shutdown they stay pending; a permanent error is reported (on the
+// status context name, "" for the publish status) and retires them; any
+// other is retried. It reports whether there was an error.
+func (s *Server) failed(ctx context.Context, log *slog.Logger, entries []webhook.Entry, name string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case ctx.Err() != nil:
+		return true // shutting down: the pushes stay pending
+	case pipeline.Permanent(err):
+		log.Warn("push dropped", "err", err)
+		for _, e := range entries {
+			s.setStatusOn(ctx, e.Event.Forge, e.Event.Repo, e.Event.After, name, publish.StateError, "nbpipe: "+err.Error(), "")
+			s.writeAudit(e, nil, err)
+			s.finish(e)
+		}
+	default:
+		s.metrics.failures.Inc()
+		for _, e := range entries {
+			s.retry(ctx, log, e, err)
+		}
+	}
+	return true
 }
 
 // retry schedules another attempt with backoff, or after MaxAttempts moves

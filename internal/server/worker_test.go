@@ -298,7 +298,7 @@ func TestOutOfOrderDeliveriesKeepTheNewestOutputs(t *testing.T) {
 // later push comes.
 func TestRateLimitedPushIsDeferredNotLost(t *testing.T) {
 	h := newHarness(t, []string{"team/notebooks"}, func(c *Config) { c.RatePerMin = 1 })
-	h.srv.limits.minute = 700 * time.Millisecond
+	h.srv.limits.minute = 5 * time.Second
 	h.start()
 	work := gittest.Clone(t, h.sources["team/notebooks"])
 	c1 := gittest.Commit(t, work, "a", map[string]string{"a.ipynb": nbJSON("a = 1\n")})
