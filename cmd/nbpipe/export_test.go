@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/nbpipe/nbpipe/internal/gittest"
 )
@@ -417,5 +421,86 @@ func TestExportPushUsesGitCredentialHelpers(t *testing.T) {
 	}
 	if got := strings.TrimSpace(gittest.Run(t, other, "git", "rev-parse", "HEAD")); !strings.HasPrefix(gittest.Run(t, seed, "git", "ls-remote", direct, "refs/heads/main"), got) {
 		t.Error("the other writer's commit was overwritten")
+	}
+}
+
+// TestExportPushOverSSH pushes to an ssh:// remote (gittest's SSH server,
+// which runs git-receive-pack for the client key it accepts): with the key
+// in ~/.ssh/id_ed25519, then with the key only in an ssh agent
+// (SSH_AUTH_SOCK); a host key missing from known_hosts is refused.
+func TestExportPushOverSSH(t *testing.T) {
+	home := isolateGit(t)
+	srv := gittest.NewServer(t)
+	direct := srv.Repo(t, "notebooks")
+	seed := gittest.Clone(t, direct)
+	gittest.Commit(t, seed, "init", map[string]string{"sales.ipynb": jupyterNotebook})
+	gittest.Run(t, seed, "git", "push", "-q", "origin", "main")
+	sshd := srv.NewSSHServer(t)
+
+	dir := gittest.Clone(t, direct)
+	gittest.Run(t, dir, "git", "branch", "-q", "--set-upstream-to=origin/main")
+	gittest.Run(t, dir, "git", "remote", "set-url", "origin", sshd.URL("notebooks"))
+	gittest.Run(t, dir, "git", "config", "user.name", "Ada Author")
+	gittest.Run(t, dir, "git", "config", "user.email", "ada@example.com")
+	nb := filepath.Join(dir, "sales.ipynb")
+	remoteHead := func() string {
+		return strings.Fields(gittest.Run(t, seed, "git", "ls-remote", direct, "refs/heads/main"))[0]
+	}
+
+	// An unknown host key: refused, nothing pushed.
+	writeFile(t, filepath.Join(home, ".ssh", "known_hosts"), "")
+	writeFile(t, filepath.Join(home, ".ssh", "id_ed25519"), string(sshd.ClientKey))
+	os.Chmod(filepath.Join(home, ".ssh", "id_ed25519"), 0o600)
+	before := remoteHead()
+	code, _, stderr := runCLI(t, "export", nb, "--schedule", "@daily", "--push")
+	if code != 1 || !strings.Contains(stderr, "key is unknown") || remoteHead() != before {
+		t.Fatalf("unknown host key: exit %d\n%s", code, stderr)
+	}
+
+	// The key file.
+	writeFile(t, filepath.Join(home, ".ssh", "known_hosts"), sshd.KnownHosts+"\n")
+	code, stdout, stderr := runCLI(t, "export", nb, "--schedule", "@hourly", "--push")
+	if code != 0 || remoteHead() != strings.TrimSpace(gittest.Run(t, dir, "git", "rev-parse", "HEAD")) {
+		t.Fatalf("ssh with a key file: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	// The agent, the key nowhere else.
+	os.Remove(filepath.Join(home, ".ssh", "id_ed25519"))
+	key, err := ssh.ParseRawPrivateKey(sshd.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var served atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			served.Add(1)
+			go func() { defer c.Close(); _ = agent.ServeAgent(keyring, c) }()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	code, stdout, stderr = runCLI(t, "export", nb, "--schedule", "@weekly", "--push")
+	if code != 0 || served.Load() == 0 || remoteHead() != strings.TrimSpace(gittest.Run(t, dir, "git", "rev-parse", "HEAD")) {
+		t.Fatalf("ssh with the agent: exit %d, agent connections %d\n%s%s", code, served.Load(), stdout, stderr)
+	}
+
+	// Neither: a clear message.
+	os.Unsetenv("SSH_AUTH_SOCK")
+	code, _, stderr = runCLI(t, "export", nb, "--schedule", "@monthly", "--push")
+	if code != 1 || !strings.Contains(stderr, "no ssh agent") {
+		t.Errorf("no credentials: exit %d\n%s", code, stderr)
 	}
 }
