@@ -45,8 +45,9 @@ the notebook's metadata.nbpipe (JupyterLab's metadata editor shows them; the
 rest of the file is kept byte for byte), checks the notebook with the rules of
 conversion (the repository's .nbpipe.yaml included, and no other notebook of
 the repository may hold the same dag_id), and commits the notebook, and only
-the notebook, to the current branch of the git repository it lives in. Other
-staged or modified files stay as they were, in the index too. --push then
+the notebook, as it is on disk, to the current branch of the git repository
+it lives in (linked work trees too). Other staged or modified files stay as
+they were, in the index too. --push then
 pushes the branch to its upstream (branch.<name>.remote, else origin); nbpipe
 converts it there on push.
 
@@ -646,7 +647,7 @@ type exportRepo struct {
 }
 
 func openExportRepo(notebook string) (*exportRepo, error) {
-	repo, err := git.PlainOpenWithOptions(filepath.Dir(notebook), &git.PlainOpenOptions{DetectDotGit: true})
+	repo, err := git.PlainOpenWithOptions(filepath.Dir(notebook), &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
 	if err != nil {
 		return nil, fmt.Errorf("%s is not in a git repository (%v); --no-commit only writes the settings", notebook, err)
 	}

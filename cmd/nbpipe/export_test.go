@@ -238,6 +238,24 @@ func TestExportCommitsOnlyTheNotebook(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "already committed") {
 		t.Errorf("second export: %d %s", code, stdout)
 	}
+	// A linked work tree (git worktree add) of the same repository.
+	linked := filepath.Join(t.TempDir(), "linked")
+	gittest.Run(t, dir, "git", "worktree", "add", "-q", "-b", "feature", linked)
+	writeFile(t, filepath.Join(linked, "scratch.txt"), "staged in the linked tree\n")
+	gittest.Run(t, linked, "git", "add", "scratch.txt")
+	if code, stdout, stderr := runCLI(t, "export", filepath.Join(linked, "pipelines", "sales.ipynb"), "--schedule", "@hourly"); code != 0 || !strings.Contains(stdout, "on feature") {
+		t.Fatalf("export in a linked work tree: %d\n%s%s", code, stdout, stderr)
+	}
+	if got := gittest.Run(t, dir, "git", "diff-tree", "--no-commit-id", "--name-only", "-r", "feature"); got != "pipelines/sales.ipynb\n" {
+		t.Errorf("the linked tree's commit changes %q", got)
+	}
+	if got := gittest.Run(t, linked, "git", "status", "--porcelain"); got != "A  scratch.txt\n" {
+		t.Errorf("linked tree status: %q", got)
+	}
+	if got := gittest.Run(t, dir, "git", "status", "--porcelain"); got != statusBefore {
+		t.Errorf("the main tree changed:\n%s", got)
+	}
+
 	// A new notebook in a new directory, in a fresh clone's unborn branch.
 	fresh := t.TempDir()
 	gittest.Run(t, fresh, "git", "init", "-q", "--initial-branch=trunk")
