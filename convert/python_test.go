@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nbpipe/nbpipe/convert"
+	"github.com/nbpipe/nbpipe/internal/livytest"
 )
 
 // The Python tier runs generated files through the real tools: an Airflow 3
@@ -338,24 +339,9 @@ func TestDAGRunsInRealAirflowAgainstLivyContractStandIn(t *testing.T) {
 // REST API, session states and spark-submit launch are Livy's.
 func TestDAGRunsInRealAirflowAgainstLivyServer(t *testing.T) {
 	v := venv(t)
-	for _, tool := range []string{"java", "javac", "mvn"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not found", tool)
-			}
-			t.Skipf("%s not found: the Livy server needs a JDK and Maven", tool)
-		}
-	}
-	cmd := exec.Command("bash", filepath.Join("..", "scripts", "livy.sh"), "start")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("scripts/livy.sh start: %v\n%s", err, tail(errb.String(), 40))
-	}
-	t.Cleanup(func() { _ = exec.Command("bash", filepath.Join("..", "scripts", "livy.sh"), "stop").Run() })
-	lines := strings.Fields(string(out))
-	dagRuns(t, v, lines[len(lines)-1])
+	// A server of this test's own (state in a t.TempDir(), its own ports),
+	// stopped with its Spark drivers when the test ends.
+	dagRuns(t, v, livytest.Start(t))
 }
 
 // dagRuns converts the project's notebooks and runs the examples' DAGs

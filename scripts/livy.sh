@@ -2,10 +2,20 @@
 # Runs a real Apache Livy server locally (Spark local mode) for nbpipe's
 # end-to-end tests, assembled only from package registries:
 #
-#   scripts/livy.sh start    -> installs once (cached), starts, prints the base URL
-#   scripts/livy.sh status   -> prints the base URL, exit 0 if it answers, 1 if not
-#   scripts/livy.sh stop     -> stops the server and every Spark driver it launched
-#   scripts/livy.sh install  -> only the cached install; prints LIVY_HOME
+#   scripts/livy.sh start [DIR]  -> installs once (cached), starts, prints the base URL
+#   scripts/livy.sh status [DIR] -> prints the base URL, exit 0 if it answers, 1 if not
+#   scripts/livy.sh stop [DIR]   -> stops that server and every Spark driver it launched
+#   scripts/livy.sh install      -> only the cached install; prints LIVY_HOME
+#
+# DIR holds one server's run state: conf/, logs/, pid, url, work/ (the server's
+# and the Spark drivers' working directory, spark.local.dir, warehouse) and
+# tmp/ (java.io.tmpdir and TMPDIR of the server, its drivers and their Python
+# workers). Each DIR gets its own free HTTP port and its own livy-rsc RPC port
+# range, so any number of servers (parallel test runs, `go test ./...`) run side
+# by side; tests pass a fresh t.TempDir() (internal/livytest). `stop DIR` ends
+# exactly the processes started for DIR. Without DIR the state is the shared
+# ${NBPIPE_CACHE:-$HOME/.cache/nbpipe}/livy/run, for running it by hand: there,
+# start reuses a live server and stops a dead one's leftovers.
 #
 # What runs:
 # - Livy server 0.7.1-incubating (org.apache.livy:livy-server and its
@@ -23,17 +33,23 @@
 #   or {"status":"error","ename","evalue","traceback":[...]}. No %table/%json
 #   magics, no Scala/R/SQL kinds, no code completion.
 #
-# Everything lives under ${NBPIPE_CACHE:-$HOME/.cache/nbpipe}/livy: venv/,
-# home/ (jars, rsc-jars, repl_2.12-jars), run/ (conf, logs, pid, url). A stamp
-# holds the hash of the pins and of scripts/livy/*; when it matches, install
-# does nothing. The first install takes about a minute on a warm network
-# (pip ~35 s, mvn ~20 s) and ~430 MB.
+# The install is shared by every run: ${NBPIPE_CACHE:-$HOME/.cache/nbpipe}/livy
+# holds venv/ and home/ (jars, rsc-jars, repl_2.12-jars); it is built under an
+# exclusive flock on .install.lock there, so parallel first runs wait for one
+# builder. A stamp holds the hash of the pins and of scripts/livy/*; when it
+# matches, install does nothing. The first install takes about a minute on a
+# warm network (pip ~35 s, mvn ~20 s) and ~430 MB. A start takes 10-25 s.
 #
 # Environment: NBPIPE_LIVY_PORT (default: a free loopback port),
 # NBPIPE_LIVY_MASTER (default local[2]), NBPIPE_PYTHON (default python3),
-# JAVA_HOME (default: java on PATH; Java 17 expected).
+# JAVA_HOME (default: java on PATH; Java 17 expected), NBPIPE_LIVY_OWNER_PID
+# (start: stop the run once this process is gone).
 # Only loopback addresses are used (server, Spark driver, RPC, py4j), except
-# that livy-rsc's driver-side RPC server listens on a wildcard port 10000-10010.
+# that livy-rsc's RPC servers (one in the Livy server, one per session driver)
+# listen on wildcard ports: livy-rsc binds the first free port of
+# livy.rsc.launcher.port.range (its default 10000~10010 is shared by every
+# server on the machine), so each run gets its own range of 12 ports
+# that were all free when it started, below the kernel's ephemeral ports.
 set -euo pipefail
 
 LIVY_VERSION=0.7.1-incubating
@@ -44,7 +60,8 @@ src="$here/livy"
 cache="${NBPIPE_CACHE:-$HOME/.cache/nbpipe}/livy"
 venv="$cache/venv"
 home="$cache/home"
-run="$cache/run"
+run="$cache/run" # replaced by DIR (see the bottom)
+rsc_ports=12 # the Livy server's RPC server + up to 11 live sessions
 stamp="$home/.nbpipe-livy.sha256"
 python="${NBPIPE_PYTHON:-python3}"
 java="java"
@@ -86,13 +103,45 @@ spark_home() {
     "$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))'
 }
 
-install() {
-    installed && return 0
+# The install lock: an exclusive flock on $cache/.install.lock (fd 8), or a
+# mkdir lock where flock(1) is missing (macOS).
+lock_install() {
     mkdir -p "$cache"
     if command -v flock >/dev/null 2>&1; then
         exec 8>"$cache/.install.lock"
-        flock 8
-        installed && return 0
+        if ! flock -n 8; then
+            log "waiting for another livy.sh install ($cache/.install.lock)"
+            flock 8
+        fi
+        return 0
+    fi
+    local i=0
+    until mkdir "$cache/.install.lock.d" 2>/dev/null; do
+        if ((i++ % 20 == 0)); then
+            log "waiting for another livy.sh install ($cache/.install.lock.d; remove it if no install runs)"
+        fi
+        sleep 1
+    done
+    trap 'rmdir "$cache/.install.lock.d" 2>/dev/null || true' EXIT
+}
+
+unlock_install() {
+    if command -v flock >/dev/null 2>&1; then
+        # Close fd 8 so the lock is not inherited by the server started next.
+        flock -u 8 2>/dev/null || true
+        exec 8>&-
+    else
+        rmdir "$cache/.install.lock.d" 2>/dev/null || true
+        trap - EXIT
+    fi
+}
+
+install() {
+    installed && return 0
+    lock_install
+    if installed; then
+        unlock_install
+        return 0
     fi
     local t0=$SECONDS
     log "installing Livy $LIVY_VERSION + pyspark $PYSPARK_VERSION into $cache (once)"
@@ -146,30 +195,86 @@ POM
     mv "$home.new" "$home"
     want_hash >"$stamp"
     log "installed in $((SECONDS - t0))s ($(du -sh "$cache" | cut -f1))"
+    unlock_install
 }
 
 url() { [[ -f "$run/url" ]] && cat "$run/url"; }
 
+# The processes started for $run: every process whose environment carries
+# NBPIPE_LIVY_RUN=$run (the server, the spark-submit drivers it launched, their
+# Python workers), plus the process group of the pid file's server if that pid
+# still is this run's server (servers from before NBPIPE_LIVY_RUN; no /proc).
+run_pids() {
+    {
+        if [[ -r /proc/self/environ ]]; then
+            grep -lzxF -- "NBPIPE_LIVY_RUN=$run" /proc/[0-9]*/environ 2>/dev/null |
+                sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p' || true
+        fi
+        if server_running; then
+            ps -A -o pid= -o pgid= | awk -v g="$(cat "$run/pid")" '$2 == g { print $1 }'
+        fi
+    } | sort -un
+}
+
+# The pid file names a live server of this run (not a recycled pid).
+server_running() {
+    [[ -f "$run/pid" ]] || return 1
+    local pid
+    pid="$(cat "$run/pid")"
+    kill -0 "$pid" 2>/dev/null && ps -ww -o args= -p "$pid" 2>/dev/null | grep -qF -- "$run/conf"
+}
+
 alive() {
-    [[ -f "$run/pid" ]] && kill -0 "$(cat "$run/pid")" 2>/dev/null &&
-        curl -sf -m 5 "$(url)/sessions" >/dev/null 2>&1
+    server_running && curl -sf -m 5 "$(url)/sessions" >/dev/null 2>&1
 }
 
 free_port() {
     "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-start() {
-    install
-    if alive; then
-        url
-        return 0
-    fi
-    stop_quiet
-    local sh port
-    sh="$(spark_home)"
-    port="${NBPIPE_LIVY_PORT:-$(free_port)}"
-    mkdir -p "$run/conf" "$run/logs" "$run/work"
+# N consecutive ports, all free on the wildcard address (as livy-rsc binds
+# them), chosen at random below the kernel's ephemeral range; prints "lo~hi".
+free_port_range() {
+    "$python" - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+lo, hi = 20000, 32768
+try:
+    eph = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    if eph - 1024 > 4 * n:
+        hi = min(hi, eph)
+        lo = min(lo, hi - 1000) if hi - 1000 > 1024 else 1024
+except (OSError, ValueError, IndexError):
+    pass
+for _ in range(500):
+    base = random.randrange(lo, hi - n)
+    ok = True
+    for p in range(base, base + n):
+        s = socket.socket()
+        try:
+            s.bind(("", p))
+        except OSError:
+            ok = False
+        finally:
+            s.close()
+        if not ok:
+            break
+    if ok:
+        print(f"{base}~{base + n - 1}")
+        sys.exit(0)
+sys.exit("no free range of %d ports in %d-%d" % (n, lo, hi))
+PY
+}
+
+# Writes the run's configuration and starts the server; returns 0 once it
+# answers on its own port, 1 if it exits or does not come up in 60 s.
+launch() {
+    local sh="$1" port rsc i
+    # (errexit does not apply inside `if launch`: check each step.)
+    port="${NBPIPE_LIVY_PORT:-$(free_port)}" && [[ -n "$port" ]] || return 1
+    rsc="$(free_port_range "$rsc_ports")" || return 1
+    rm -rf "$run/conf" "$run/logs" &&
+        mkdir -p "$run/conf" "$run/logs" "$run/work/spark-local" "$run/tmp" || return 1
     cat >"$run/conf/livy.conf" <<CONF
 livy.server.host = 127.0.0.1
 livy.server.port = $port
@@ -182,15 +287,19 @@ livy.repl.jars = $home/repl_2.12-jars/nbpipe-livy-repl.jar
 livy.rsc.jars = $home/rsc-jars/livy-api-$LIVY_VERSION.jar,$home/rsc-jars/livy-rsc-$LIVY_VERSION.jar
 livy.server.session.timeout = 1h
 CONF
-    # RSC settings (driver <-> server RPC) are read from livy-client.conf.
+    # RSC settings (driver <-> server RPC) are read from livy-client.conf and
+    # handed to each session driver.
     cat >"$run/conf/livy-client.conf" <<CONF
 livy.rsc.rpc.server.address = 127.0.0.1
 livy.rsc.launcher.address = 127.0.0.1
+livy.rsc.launcher.port.range = $rsc
 CONF
     cat >"$run/conf/spark-defaults.conf" <<CONF
 spark.ui.enabled false
 spark.driver.host 127.0.0.1
 spark.driver.bindAddress 127.0.0.1
+spark.local.dir $run/work/spark-local
+spark.driver.extraJavaOptions -Djava.io.tmpdir=$run/tmp
 spark.sql.warehouse.dir $run/work/spark-warehouse
 CONF
     cat >"$run/conf/log4j.properties" <<CONF
@@ -202,27 +311,71 @@ log4j.appender.console.layout.ConversionPattern=%d{yy/MM/dd HH:mm:ss} %p %c{1}: 
 CONF
     echo "http://127.0.0.1:$port" >"$run/url"
     # setsid: the server and the spark-submit drivers it launches share one
-    # process group, which stop ends as a whole.
+    # process group and carry NBPIPE_LIVY_RUN, by which stop finds them.
     (
         cd "$run/work"
-        export LIVY_HOME="$home" LIVY_CONF_DIR="$run/conf" LIVY_LOG_DIR="$run/logs" SPARK_HOME="$sh" \
-            SPARK_CONF_DIR="$run/conf" SPARK_LOCAL_IP=127.0.0.1 \
+        export NBPIPE_LIVY_RUN="$run" LIVY_HOME="$home" LIVY_CONF_DIR="$run/conf" LIVY_LOG_DIR="$run/logs" \
+            SPARK_HOME="$sh" SPARK_CONF_DIR="$run/conf" SPARK_LOCAL_IP=127.0.0.1 TMPDIR="$run/tmp" \
             PYSPARK_PYTHON="$venv/bin/python" PYSPARK_DRIVER_PYTHON="$venv/bin/python"
         [[ -n "${JAVA_HOME:-}" ]] && export PATH="$JAVA_HOME/bin:$PATH"
-        exec setsid "$java" "${JAVA_OPENS[@]}" -Xmx512m -cp "$home/jars/*:$run/conf" \
+        exec setsid "$java" "${JAVA_OPENS[@]}" -Xmx512m -Djava.io.tmpdir="$run/tmp" -cp "$home/jars/*:$run/conf" \
             org.apache.livy.server.LivyServer </dev/null >"$run/logs/livy-server.log" 2>&1
     ) &
     echo $! >"$run/pid"
-    local i
+    watch_owner
     for i in $(seq 120); do
-        if alive; then
+        # The log line proves the answer on $port comes from this server.
+        if grep -qF "Starting server on http://127.0.0.1:$port" "$run/logs/livy-server.log" 2>/dev/null &&
+            alive; then
+            return 0
+        fi
+        kill -0 "$(cat "$run/pid")" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+
+# With NBPIPE_LIVY_OWNER_PID (internal/livytest sets the test binary's pid),
+# a watcher stops the run once that process is gone: a test binary killed by
+# its -timeout runs no cleanup. It holds none of start's output pipes.
+watch_owner() {
+    local owner="${NBPIPE_LIVY_OWNER_PID:-}"
+    [[ "$owner" =~ ^[0-9]+$ ]] || return 0
+    NBPIPE_LIVY_OWNER_PID= setsid bash "${BASH_SOURCE[0]}" _watch "$run" "$owner" \
+        </dev/null >/dev/null 2>&1 &
+}
+
+watch_run() {
+    local owner="$1"
+    while kill -0 "$owner" 2>/dev/null; do
+        server_running || exit 0
+        sleep 2
+    done
+    server_running || [[ -n "$(run_pids)" ]] || exit 0
+    echo "livy.sh: owner $owner is gone, stopping $run" >>"$run/logs/livy-server.log" 2>/dev/null || true
+    stop_quiet
+}
+
+start() {
+    install
+    mkdir -p "$run"
+    if alive; then
+        url
+        return 0
+    fi
+    stop_quiet
+    local sh attempt
+    sh="$(spark_home)"
+    for attempt in 1 2 3; do
+        if launch "$sh"; then
             url
             return 0
         fi
-        if ! kill -0 "$(cat "$run/pid")" 2>/dev/null; then
+        # A free port can be taken between picking and binding it: retry.
+        [[ -z "${NBPIPE_LIVY_PORT:-}" ]] && grep -q BindException "$run/logs/livy-server.log" 2>/dev/null ||
             break
-        fi
-        sleep 0.5
+        log "port taken meanwhile (attempt $attempt); retrying on another"
+        stop_quiet
     done
     log "Livy did not come up; last lines of $run/logs/livy-server.log:"
     tail -30 "$run/logs/livy-server.log" >&2 || true
@@ -231,21 +384,51 @@ CONF
 }
 
 stop_quiet() {
-    [[ -f "$run/pid" ]] || return 0
-    local pid i
-    pid="$(cat "$run/pid")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    local pids i
+    pids="$(run_pids)"
+    if [[ -n "$pids" ]]; then
+        # shellcheck disable=SC2086
+        kill -TERM $pids 2>/dev/null || true
         for i in $(seq 40); do
-            kill -0 -- "-$pid" 2>/dev/null || break
+            pids="$(run_pids)"
+            [[ -z "$pids" ]] && break
             sleep 0.25
         done
-        kill -KILL -- "-$pid" 2>/dev/null || true
+        # shellcheck disable=SC2086
+        [[ -n "$pids" ]] && kill -KILL $pids 2>/dev/null || true
     fi
     rm -f "$run/pid"
 }
 
-case "${1:-}" in
+usage() {
+    echo "usage: $0 start [DIR] | status [DIR] | stop [DIR] | install" >&2
+    exit 2
+}
+
+cmd="${1:-}"
+if [[ "$cmd" == _watch && $# -eq 3 ]]; then
+    run="$2"
+    watch_run "$3"
+    exit 0
+fi
+if [[ $# -ge 2 ]]; then
+    [[ $# -eq 2 && -n "$2" ]] || usage
+    case "$cmd" in
+        start) mkdir -p "$2" ;;
+        stop | status) ;;
+        *) usage ;;
+    esac
+    if [[ -d "$2" ]]; then
+        run="$(cd "$2" && pwd -P)"
+    else
+        # Nothing was ever started there.
+        [[ "$cmd" == stop ]] && exit 0
+        echo "stopped"
+        exit 1
+    fi
+fi
+
+case "$cmd" in
     start) start ;;
     stop) stop_quiet ;;
     status)
@@ -257,11 +440,9 @@ case "${1:-}" in
         fi
         ;;
     install)
+        [[ $# -eq 1 ]] || usage
         install
         echo "$home"
         ;;
-    *)
-        echo "usage: $0 start|stop|status|install" >&2
-        exit 2
-        ;;
+    *) usage ;;
 esac
