@@ -247,7 +247,7 @@ func TestContainerActionUnderAct(t *testing.T) {
 		writeFile(t, filepath.Join(wf, "pr.json"), string(ev))
 	}
 	prEvent(pr1)
-	out, prTime := act("pull_request", ".github/workflows/preview.yml", "pr.json", "GITHUB_SERVER_URL="+srv.URL, "GITHUB_API_URL="+api.URL)
+	out, prTime := act("pull_request", ".github/workflows/preview.yml", "pr.json", "GITHUB_SERVER_URL="+srv.URL, "GITHUB_API_URL="+api.URL+"/api/v3")
 	t.Logf("act ran the pull_request workflow in %s", prTime.Round(time.Millisecond))
 	store.mu.Lock()
 	posts, bodies := store.posts, maps.Clone(store.bodies)
@@ -261,7 +261,7 @@ func TestContainerActionUnderAct(t *testing.T) {
 	})
 	gittest.Run(t, work, "git", "push", "-q", "-f", "origin", "HEAD:refs/pull/7/head")
 	prEvent(pr2)
-	out, prTime2 := act("pull_request", ".github/workflows/preview.yml", "pr.json", "GITHUB_SERVER_URL="+srv.URL, "GITHUB_API_URL="+api.URL)
+	out, prTime2 := act("pull_request", ".github/workflows/preview.yml", "pr.json", "GITHUB_SERVER_URL="+srv.URL, "GITHUB_API_URL="+api.URL+"/api/v3")
 	store.mu.Lock()
 	posts, bodies = store.posts, maps.Clone(store.bodies)
 	store.mu.Unlock()

@@ -29,6 +29,13 @@ type commentStore struct {
 func (s *commentStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The API root is /api/v3, as GitHub Enterprise's GITHUB_API_URL.
+	path, ok := strings.CutPrefix(r.URL.Path, "/api/v3")
+	if !ok {
+		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+		return
+	}
+	r.URL.Path = path
 	w.Header().Set("Content-Type", "application/json")
 	switch {
 	case r.URL.Path == "/user":
@@ -89,7 +96,7 @@ func TestRunPreviewsAPullRequest(t *testing.T) {
 		env, _ := runEnv(t, string(payload))
 		env["GITHUB_EVENT_NAME"] = "pull_request"
 		env["GITHUB_SERVER_URL"] = srv.URL
-		env["GITHUB_API_URL"] = api.URL
+		env["GITHUB_API_URL"] = api.URL + "/api/v3"
 		env["INPUT_TARGET-URL"] = target
 		env["INPUT_TARGET-DIR"] = "team"
 		env["INPUT_TOKEN"] = "tok-1234"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"code.gitea.io/sdk/gitea"
@@ -60,8 +59,10 @@ func splitRepo(repo string) (string, string, error) {
 // pull-requests: write (or issues: write).
 type GitHub struct {
 	Token string
-	// BaseURL is the API root for GitHub Enterprise and tests (an Actions
-	// run's GITHUB_API_URL); "" is api.github.com.
+	// BaseURL is the API for GitHub Enterprise and tests: an API root
+	// (an Actions run's GITHUB_API_URL) or a server URL, to which
+	// /api/v3/ is added as go-github's WithEnterpriseURLs does; "" is
+	// api.github.com.
 	BaseURL string
 	// Login is the account nbpipe comments as; "" asks GET /user, and when
 	// the token cannot (an Actions GITHUB_TOKEN), comments by bots count.
@@ -72,13 +73,14 @@ type GitHub struct {
 func (g GitHub) client() (*github.Client, error) {
 	c := github.NewClient(g.HTTP).WithAuthToken(g.Token)
 	if g.BaseURL != "" {
-		// The API root as given: an Actions run's GITHUB_API_URL already is
-		// one (https://api.github.com, https://HOST/api/v3).
-		u, err := url.Parse(strings.TrimSuffix(g.BaseURL, "/") + "/")
-		if err != nil {
+		// As publish.GitHubStatus reads the same setting: an API root
+		// (https://api.github.com, https://HOST/api/v3, an Actions run's
+		// GITHUB_API_URL) is used as it is; a bare GitHub Enterprise
+		// server URL gets /api/v3/.
+		var err error
+		if c, err = c.WithEnterpriseURLs(g.BaseURL, g.BaseURL); err != nil {
 			return nil, fmt.Errorf("github: API URL: %w", err)
 		}
-		c.BaseURL = u
 	}
 	return c, nil
 }

@@ -28,6 +28,14 @@ type fakeGitHub struct {
 func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// GitHub Enterprise serves the REST API under /api/v3/, which is
+	// where a client given a server URL sends it.
+	path, ok := strings.CutPrefix(r.URL.Path, "/api/v3")
+	if !ok {
+		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+		return
+	}
+	r.URL.Path = path
 	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
 	if r.Header.Get("Authorization") != "Bearer tok-123" {
 		http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
@@ -54,7 +62,7 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if to >= len(f.comments) {
 			to = len(f.comments)
 		} else {
-			w.Header().Set("Link", fmt.Sprintf(`<http://%s%s?page=%d&per_page=%d>; rel="next"`, r.Host, r.URL.Path, page+1, per))
+			w.Header().Set("Link", fmt.Sprintf(`<http://%s/api/v3%s?page=%d&per_page=%d>; rel="next"`, r.Host, r.URL.Path, page+1, per))
 		}
 		if from > to {
 			from = to
@@ -166,7 +174,7 @@ func TestGitHubCommenterContract(t *testing.T) {
 	}}
 	srv2 := httptest.NewServer(f2)
 	defer srv2.Close()
-	if err := (GitHub{Token: "tok-123", BaseURL: srv2.URL + "/"}).Upsert(ctx, "acme/notebooks", 7, "new"); err != nil {
+	if err := (GitHub{Token: "tok-123", BaseURL: srv2.URL + "/api/v3"}).Upsert(ctx, "acme/notebooks", 7, "new"); err != nil {
 		t.Fatal(err)
 	}
 	if f2.comments[1]["body"] != Marker+"\nnew" || f2.comments[0]["body"] != Marker+"\nnot ours" || len(f2.comments) != 2 {
