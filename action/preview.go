@@ -115,7 +115,16 @@ func runPreview(ctx context.Context, a *githubactions.Action, gh *githubactions.
 	}
 
 	branch := orDefault(a.GetInput("target-branch"), "main")
-	target, err := publish.Open(ctx, targetURL, publish.TokenAuth("", orDefault(a.GetInput("target-token"), token)), filepath.Join(cache, "preview-target"))
+	targetDir := filepath.Join(cache, "preview-target")
+	target, err := publish.Open(ctx, targetURL, publish.TokenAuth("", orDefault(a.GetInput("target-token"), token)), targetDir)
+	if err != nil {
+		return err
+	}
+	targetHead, err := target.Head(branch)
+	if err != nil {
+		return err
+	}
+	named, err := preview.NamesAt(targetDir, targetHead)
 	if err != nil {
 		return err
 	}
@@ -125,6 +134,7 @@ func runPreview(ctx context.Context, a *githubactions.Action, gh *githubactions.
 		TargetBranch:     branch,
 		Layers:           []convert.Layer{layer},
 		MaxNotebookBytes: pipeline.DefaultMaxNotebookBytes,
+		Named:            named,
 	})
 	if err != nil {
 		return err

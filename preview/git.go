@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/nbpipe/nbpipe/internal/redact"
@@ -67,4 +69,39 @@ func MergeBase(dir, a, b string) (string, error) {
 		return "", nil
 	}
 	return bases[0].Hash.String(), nil
+}
+
+// NamesAt indexes the files of commit rev in the clone at dir by name, for
+// Options.Named; an empty rev (no target branch yet) has none.
+func NamesAt(dir, rev string) (func(name string) ([]string, error), error) {
+	idx := map[string][]string{}
+	if rev != "" {
+		r, err := git.PlainOpen(dir)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", dir, err)
+		}
+		c, err := r.CommitObject(plumbing.NewHash(rev))
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: %w", rev, err)
+		}
+		t, err := c.Tree()
+		if err != nil {
+			return nil, err
+		}
+		w := object.NewTreeWalker(t, true, nil)
+		defer w.Close()
+		for {
+			p, e, err := w.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if e.Mode.IsFile() {
+				idx[e.Name] = append(idx[e.Name], p)
+			}
+		}
+	}
+	return func(name string) ([]string, error) { return idx[name], nil }, nil
 }

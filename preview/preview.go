@@ -103,6 +103,11 @@ type Options struct {
 	Locked []string
 	// MaxNotebookBytes refuses larger notebooks (0: no cap).
 	MaxNotebookBytes int64
+	// Named lists the files called name anywhere in the target branch, for
+	// the check that a new DAG's dag_id is not published under another
+	// directory (Airflow's dag_ids are global); nil skips that check.
+	// NamesAt makes one from the target's clone.
+	Named func(name string) ([]string, error)
 }
 
 // Compute converts the notebooks that differ between base and head of the
@@ -220,7 +225,7 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 		for f := range produced {
 			claimed[f] = nb.Path
 		}
-		if err := nb.diff(produced, old, readTarget, owner{repo: opt.Repo, removed: removed}); err != nil {
+		if err := nb.diff(produced, old, readTarget, owner{repo: opt.Repo, removed: removed, named: opt.Named}); err != nil {
 			return nil, err
 		}
 		p.Notebooks = append(p.Notebooks, nb)
@@ -233,6 +238,37 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 type owner struct {
 	repo    string
 	removed map[string]bool // header values of the notebooks removed
+	named   func(string) ([]string, error)
+}
+
+// elsewhere says why a new DAG file p may not be written: a file of the
+// same name in another dags directory of the target belongs to another
+// notebook, so its dag_id is taken.
+func (o owner) elsewhere(p, notebook, dagID string, read func(string) ([]byte, bool, error)) (string, error) {
+	if o.named == nil || path.Base(path.Dir(p)) != "dags" {
+		return "", nil
+	}
+	others, err := o.named(path.Base(p))
+	if err != nil {
+		return "", err
+	}
+	for _, other := range others {
+		if other == p || path.Base(path.Dir(other)) != "dags" {
+			continue
+		}
+		content, ok, err := read(other)
+		if err != nil {
+			return "", err
+		}
+		if !ok || !convert.IsOwned(content) {
+			continue
+		}
+		if may, _ := o.mayTake(content, notebook); !may {
+			r, n := convert.Owner(content)
+			return fmt.Sprintf("dag_id %q is already published as %s by notebook %s of %s; Airflow DAG ids are global, pick another dag_id", dagID, other, n, r), nil
+		}
+	}
+	return "", nil
 }
 
 func (o owner) mayTake(content []byte, notebook string) (bool, string) {
@@ -294,6 +330,16 @@ func (nb *Notebook) diff(produced map[string][]byte, old []string, read func(str
 		if ok {
 			if may, why := own.mayTake(cur, nb.Path); !may {
 				nb.Errors = append(nb.Errors, fmt.Sprintf("%s %s; dag_id %q is taken", p, why, nb.DagID))
+				writes = nil
+				break
+			}
+		} else {
+			why, err := own.elsewhere(p, nb.Path, nb.DagID, read)
+			if err != nil {
+				return err
+			}
+			if why != "" {
+				nb.Errors = append(nb.Errors, why)
 				writes = nil
 				break
 			}

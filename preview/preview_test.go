@@ -327,3 +327,57 @@ func TestComputeRefusalsAsPublishingDecidesThem(t *testing.T) {
 		t.Errorf("the pipeline left alone %v", rep.Refused)
 	}
 }
+
+// TestComputeDagIDTakenInAnotherDirectory: a new DAG whose dag_id another
+// repository already published under its own directory fails, as
+// publishing refuses it (Airflow's dag_ids are global), when the target's
+// file names are given (Options.Named, from NamesAt).
+func TestComputeDagIDTakenInAnotherDirectory(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// Another team's repository published clash.py under other/.
+	otherSrc := f.srv.Repo(t, "other/nbs")
+	ow := gittest.Clone(t, otherSrc)
+	oh := gittest.Commit(t, ow, "clash", map[string]string{"clash.ipynb": nb("c = 1")})
+	gittest.Run(t, ow, "git", "push", "-q", "origin", "main")
+	other := pipeline.New(pipeline.Config{
+		Lookup: func(repo string) (pipeline.Source, bool) {
+			return pipeline.Source{CloneURL: otherSrc, TargetDir: "other"}, repo == "other/nbs"
+		},
+		TargetURL: f.target, TargetBranch: "main", CacheDir: t.TempDir(),
+		Author: publish.Author{Name: "nbpipe", Email: "nbpipe@localhost"},
+		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if _, err := other.Process(ctx, webhook.PushEvent{Repo: "other/nbs", Ref: "refs/heads/main", Before: strings.Repeat("0", 40), After: oh}); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Run(t, f.work, "git", "checkout", "-q", "-b", "clash", f.mainHead)
+	head := gittest.Commit(t, f.work, "clash", map[string]string{"clash.ipynb": nb("mine = 1")})
+	gittest.Run(t, f.work, "git", "push", "-q", "origin", "clash")
+	src, target, _ := f.open(t)
+	targetHead, _ := target.Head("main")
+	targetDir := filepath.Join(t.TempDir(), "t")
+	if _, err := publish.Open(ctx, f.target, nil, targetDir); err != nil {
+		t.Fatal(err)
+	}
+	named, err := preview.NamesAt(targetDir, targetHead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := preview.Compute(ctx, src, f.mainHead, head, target, preview.Options{Repo: "acme/notebooks", TargetDir: "team", TargetBranch: "main", Named: named})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := byPath(p)["clash.ipynb"]
+	if len(n.Errors) != 1 || !strings.Contains(n.Errors[0], `dag_id "clash" is already published as other/dags/clash.py`) || len(n.Files) != 0 {
+		t.Fatalf("clash: %+v", n)
+	}
+	// The real pipeline refuses it the same way.
+	gittest.Run(t, f.work, "git", "push", "-q", "-f", "origin", "clash:main")
+	rep := f.publish(t, f.baseTip, head)
+	for _, r := range rep.Notebooks {
+		if r.Path == "clash.ipynb" && r.Error == "" {
+			t.Fatalf("the pipeline published clash.ipynb: %+v", r)
+		}
+	}
+}
