@@ -50,6 +50,8 @@ type unit struct {
 	tags []string
 	segs []segment
 	body string
+	sr   scanResult // the scan of body, when srOK
+	srOK bool
 }
 
 // segment maps lines of a merged body back to the cell they came from.
@@ -175,7 +177,10 @@ func (b *builder) build() *model {
 			} else {
 				paramsSeen = true
 				m.paramsAfter = len(m.tasks)
-				sr := scanSource(u.body)
+				sr := u.sr
+				if !u.srOK {
+					sr = scanSource(u.body)
+				}
 				m.params = b.pipelineSettings(m, readParameters(sr, u.body, cell, u.lineOf, b.r), cell)
 			}
 		}
@@ -295,7 +300,9 @@ func (b *builder) mergeFragments(units []unit) []unit {
 			continue
 		}
 		for {
-			why := incompleteReason(u.body)
+			u.sr = scanSource(u.body)
+			u.srOK = true
+			why := u.sr.incomplete()
 			if why == "" {
 				break
 			}
@@ -322,6 +329,7 @@ func (b *builder) mergeFragments(units []unit) []unit {
 				n.body = n.cls.raw // a continuation keeps its indent
 			}
 			u.body += n.body
+			u.srOK = false
 			u.tags = append(append([]string{}, u.tags...), n.tags...)
 			u.cls.wrappers = append(u.cls.wrappers, n.cls.wrappers...)
 		}
@@ -337,7 +345,11 @@ func incompleteReason(src string) string {
 
 // python checks and sanitizes one Python unit.
 func (b *builder) python(u *unit, m *model) (string, bool) {
-	sr := scanSource(u.body)
+	sr := u.sr
+	if !u.srOK {
+		sr = scanSource(u.body)
+		u.sr, u.srOK = sr, true
+	}
 	issues := append([]syntaxIssue{}, sr.issues...)
 	for _, is := range statementIssues(sr.lines) {
 		// print statements are removed with print() calls (strip_print).
@@ -364,6 +376,12 @@ func (b *builder) python(u *unit, m *model) (string, bool) {
 	}
 	if s.statements == 0 {
 		b.r.add(SevNotice, CodeDroppedCell, u.firstCell(), 0, "dropped: no code left after removing notebook-only lines")
+		return "", false
+	}
+	// The exact check, on the code as it will run: compile() must accept it.
+	if err := checkPython(s.code); err != nil {
+		c, l := u.lineOf(err.line)
+		b.r.add(SevError, CodeSyntax, c, l, "%s", err.msg)
 		return "", false
 	}
 	return s.code, true

@@ -273,6 +273,9 @@ type sessions struct {
 
 // observe reads `%spark add -s NAME -l LANG` lines.
 func (s *sessions) observe(src string) {
+	if !strings.Contains(src, "%spark") {
+		return
+	}
 	for _, line := range strings.Split(src, "\n") {
 		line = strings.TrimSpace(line)
 		rest, ok := strings.CutPrefix(line, "%spark ")

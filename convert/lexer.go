@@ -107,6 +107,8 @@ func (r *scanResult) incomplete() string {
 }
 
 type scanner struct {
+	arena  []token // every line's tokens, in one allocation
+	tstart int     // where the current line's tokens start in arena
 	src    string
 	pos    int
 	line   int
@@ -117,7 +119,7 @@ type scanner struct {
 }
 
 func scanSource(src string) scanResult {
-	s := &scanner{src: src, line: 1}
+	s := &scanner{src: src, line: 1, arena: make([]token, 0, len(src)/4+4)}
 	for s.pos < len(s.src) {
 		s.logical()
 	}
@@ -178,6 +180,7 @@ body:
 		return
 	}
 	ll.kind = lineCode
+	s.tstart = len(s.arena)
 	s.cur = &ll
 	s.depth = s.depth[:0]
 	s.broken = false
@@ -227,7 +230,8 @@ func (s *scanner) escapeLine() {
 }
 
 func (s *scanner) add(kind tokKind, text string, line int) {
-	s.cur.toks = append(s.cur.toks, token{kind: kind, text: text, line: line})
+	s.arena = append(s.arena, token{kind: kind, text: text, line: line})
+	s.cur.toks = s.arena[s.tstart:len(s.arena):len(s.arena)]
 }
 
 var pyOps3 = []string{"**=", "//=", ">>=", "<<=", "...", "!=", "->", ":="}

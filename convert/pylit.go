@@ -196,9 +196,15 @@ type pyWriter struct {
 	b strings.Builder
 }
 
+const spaces64 = "                                                                "
+
 func (w *pyWriter) line(indent int, s string) {
 	if s != "" {
-		w.b.WriteString(strings.Repeat(" ", indent))
+		for indent > len(spaces64) {
+			w.b.WriteString(spaces64)
+			indent -= len(spaces64)
+		}
+		w.b.WriteString(spaces64[:indent])
 		w.b.WriteString(s)
 	}
 	w.b.WriteByte('\n')

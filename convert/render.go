@@ -123,8 +123,20 @@ func paramsConsts(w *pyWriter, m *model) {
 	}
 }
 
-func renderDAG(m *model) string {
+// newWriter sizes a writer for a file holding the tasks' code and the
+// static templates, so that rendering does not keep growing it.
+func newWriter(m *model, static int) *pyWriter {
+	n := static + 4096 + len(m.doc)
+	for _, t := range m.tasks {
+		n += len(t.code) + len(t.code)/8 + 128
+	}
 	w := &pyWriter{}
+	w.b.Grow(n)
+	return w
+}
+
+func renderDAG(m *model) string {
+	w := newWriter(m, len(livyHelpers))
 	header(w, m, "Airflow DAG, "+m.cfg.Mode+" mode")
 	sdk := []string{"DAG"}
 	if len(m.params) > 0 {
@@ -353,7 +365,7 @@ func defaultArgs(c Config) expr {
 }
 
 func renderPyFile(m *model) string {
-	w := &pyWriter{}
+	w := newWriter(m, len(runCells)+len(pyfileMain))
 	header(w, m, "Spark job")
 	w.line(0, "import argparse")
 	w.line(0, "import json")
@@ -368,7 +380,7 @@ func renderPyFile(m *model) string {
 }
 
 func renderService(m *model) string {
-	w := &pyWriter{}
+	w := newWriter(m, len(runCells)+len(ilumRun))
 	header(w, m, "Ilum service")
 	w.line(0, "import json")
 	w.line(0, "")

@@ -89,6 +89,37 @@ type secretHit struct {
 
 // scanSecrets reports credentials in text, one finding per kind and line.
 func scanSecrets(text string) []secretHit {
+	// Most text holds no needle at all: find the rules that can match once,
+	// on the whole text, before looking at lines.
+	var active []*secretRule
+	lowerAll := ""
+	var present [64]int8 // per unique needle: 0 unknown, 1 present, -1 absent
+	for i := range secretRules {
+		rule := &secretRules[i]
+		for _, ni := range needleIDs[i] {
+			if present[ni] == 0 {
+				n := uniqueNeedles[ni]
+				hay := text
+				if n.fold {
+					if lowerAll == "" {
+						lowerAll = asciiLower(text)
+					}
+					hay = lowerAll
+				}
+				present[ni] = -1
+				if strings.Contains(hay, n.s) {
+					present[ni] = 1
+				}
+			}
+			if present[ni] == 1 {
+				active = append(active, rule)
+				break
+			}
+		}
+	}
+	if len(active) == 0 {
+		return nil
+	}
 	var hits []secretHit
 	line := 1
 	for len(text) > 0 {
@@ -100,11 +131,11 @@ func scanSecrets(text string) []secretHit {
 		}
 		if len(l) >= 8 {
 			lower := ""
-			for _, rule := range secretRules {
+			for _, rule := range active {
 				hay := l
 				if rule.fold {
 					if lower == "" {
-						lower = strings.ToLower(l)
+						lower = asciiLower(l)
 					}
 					hay = lower
 				}
@@ -133,3 +164,53 @@ func containsAny(s string, needles []string) bool {
 	}
 	return false
 }
+
+// asciiLower lower-cases ASCII letters only (needles are ASCII), keeping
+// byte offsets; it does not allocate when there is nothing to change.
+func asciiLower(s string) string {
+	i := 0
+	for i < len(s) && !(s[i] >= 'A' && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if b[i] >= 'A' && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+type needle struct {
+	s    string
+	fold bool
+}
+
+// uniqueNeedles are the rules' needles without repeats; needleIDs[i] indexes
+// rule i's needles in it, so each needle is searched for once per text.
+var uniqueNeedles, needleIDs = func() ([]needle, [][]int) {
+	var uniq []needle
+	ids := make([][]int, len(secretRules))
+	for i, r := range secretRules {
+		for _, n := range r.needles {
+			k := -1
+			for j, u := range uniq {
+				if u.s == n && u.fold == r.fold {
+					k = j
+				}
+			}
+			if k < 0 {
+				k = len(uniq)
+				uniq = append(uniq, needle{s: n, fold: r.fold})
+			}
+			ids[i] = append(ids[i], k)
+		}
+	}
+	if len(uniq) > 64 {
+		panic("secrets: more than 64 needles")
+	}
+	return uniq, ids
+}()
