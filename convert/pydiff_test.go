@@ -15,23 +15,29 @@ import (
 )
 
 // python312 finds a CPython 3.12 for the differential test: NBPIPE_PYTHON312,
-// else python3.12 on PATH or under pyenv.
+// else one under pyenv, python3.12 on PATH or the venv's python, whichever
+// first runs and is 3.12.
 func python312(t *testing.T) string {
 	t.Helper()
+	var cands []string
 	if p := os.Getenv("NBPIPE_PYTHON312"); p != "" {
 		return p
 	}
-	if p, err := exec.LookPath("python3.12"); err == nil {
-		return p
-	}
 	home, _ := os.UserHomeDir()
-	if m, _ := filepath.Glob(filepath.Join(home, ".pyenv", "versions", "3.12*", "bin", "python3.12")); len(m) > 0 {
-		return m[len(m)-1]
+	m, _ := filepath.Glob(filepath.Join(home, ".pyenv", "versions", "3.12*", "bin", "python3.12"))
+	for i := len(m) - 1; i >= 0; i-- {
+		cands = append(cands, m[i])
+	}
+	if p, err := exec.LookPath("python3.12"); err == nil {
+		cands = append(cands, p)
 	}
 	if v := os.Getenv("NBPIPE_VENV"); v != "" {
-		out, err := exec.Command(filepath.Join(v, "bin", "python"), "-c", "import sys; print(sys.version_info[:2] >= (3, 12))").Output()
+		cands = append(cands, filepath.Join(v, "bin", "python"))
+	}
+	for _, c := range cands {
+		out, err := exec.Command(c, "-c", "import sys; print(sys.version_info[:2] == (3, 12))").Output()
 		if err == nil && strings.TrimSpace(string(out)) == "True" {
-			return filepath.Join(v, "bin", "python")
+			return c
 		}
 	}
 	return ""
