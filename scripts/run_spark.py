@@ -71,7 +71,31 @@ def spark_submit() -> str:
     return str(path)
 
 
-def run_pyfile(file: Path, args: list[str]) -> int:
+SETUP_WRAPPER = """\
+import json
+import runpy
+import sys
+
+from pyspark.sql import SparkSession
+
+file, setup = sys.argv[1], json.loads(sys.argv[2])
+spark = SparkSession.builder.getOrCreate()
+for statement in setup:
+    spark.sql(statement)
+sys.argv = [file, *sys.argv[3:]]
+runpy.run_path(file, run_name="__main__")
+"""
+
+
+def run_pyfile(file: Path, args: list[str], setup_sql: list[str] | None = None) -> int:
+    if setup_sql:
+        # The job's getOrCreate() gets the session the setup made, so its
+        # temporary views stand in for the tables a notebook reads.
+        wrapper = file.with_name(file.stem + "_setup_wrapper.py")
+        wrapper.write_text(SETUP_WRAPPER)
+        args = [json.dumps(setup_sql), *args]
+        file, real = wrapper, file
+        args = [str(real), *args]
     cmd = [spark_submit()]
     for key, value in SPARK_CONF.items():
         if key == "spark.master":
@@ -102,7 +126,13 @@ def load_module(file: Path):
     return module
 
 
-def run_service(file: Path, class_name: str, config: dict, no_ilum: bool) -> int:
+def run_service(
+    file: Path,
+    class_name: str,
+    config: dict,
+    no_ilum: bool,
+    setup_sql: list[str] | None = None,
+) -> int:
     if no_ilum:
         for mod in [m for m in sys.modules if m == "ilum" or m.startswith("ilum.")]:
             del sys.modules[mod]
@@ -140,6 +170,8 @@ def run_service(file: Path, class_name: str, config: dict, no_ilum: bool) -> int
     for key, value in SPARK_CONF.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    for statement in setup_sql or []:
+        spark.sql(statement)
     try:
         result = cls().run(spark, config)
     except Exception:  # noqa: BLE001 - reported as the run's failure
@@ -168,7 +200,13 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="mode", required=True)
     p_file = sub.add_parser("pyfile", help="spark-submit a generated pyFile")
     p_file.add_argument("file", type=Path)
+    p_file.add_argument(
+        "--setup-sql", action="append", default=[], help="SQL run in the session first"
+    )
     p_svc = sub.add_parser("service", help="run a generated Ilum service class")
+    p_svc.add_argument(
+        "--setup-sql", action="append", default=[], help="SQL run in the session first"
+    )
     p_svc.add_argument("file", type=Path)
     p_svc.add_argument("--class", dest="class_name", required=True)
     p_svc.add_argument("--config", default="{}", help="JSON object passed as config")
@@ -179,14 +217,16 @@ def main(argv=None) -> int:
         parser.error(f"{args.file}: no such file")
     start = time.monotonic()
     if args.mode == "pyfile":
-        rc = run_pyfile(args.file, job_args)
+        rc = run_pyfile(args.file, job_args, args.setup_sql)
     else:
         if job_args:
             parser.error("service mode takes no arguments after --")
         config = json.loads(args.config)
         if not isinstance(config, dict):
             parser.error("--config must be a JSON object")
-        rc = run_service(args.file, args.class_name, config, args.no_ilum)
+        rc = run_service(
+            args.file, args.class_name, config, args.no_ilum, args.setup_sql
+        )
     status = "ok" if rc == 0 else f"FAILED (exit {rc})"
     print(
         f"run_spark.py: {args.mode} {status} in {time.monotonic() - start:.1f}s",
