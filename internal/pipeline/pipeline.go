@@ -314,9 +314,18 @@ func (p *Processor) Preview(ctx context.Context, ev push.Event) (*preview.Previe
 	if err != nil {
 		return nil, err
 	}
+	targetHead, err := target.Head(p.cfg.TargetBranch)
+	if err != nil {
+		return nil, err
+	}
+	named, err := preview.NamesAt(path.Join(p.cfg.CacheDir, targetCache), targetHead)
+	if err != nil {
+		return nil, err
+	}
 	return preview.Compute(ctx, source, base, head, target, preview.Options{
 		Repo: ev.Repo, TargetDir: src.TargetDir, TargetBranch: p.cfg.TargetBranch,
 		Layers: p.cfg.Layers, Locked: p.cfg.Locked, MaxNotebookBytes: p.cfg.MaxNotebookBytes,
+		Named: named,
 	})
 }
 
