@@ -10,14 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
+	"github.com/nbpipe/nbpipe/internal/redact"
 	"github.com/nbpipe/nbpipe/preview"
 	"github.com/nbpipe/nbpipe/publish"
 	"github.com/nbpipe/nbpipe/webhook"
@@ -32,14 +31,14 @@ import (
 // credentials of any URL are scrubbed from its error, its log, its
 // workflow commands and its summary.
 func Run(ctx context.Context, a *githubactions.Action, getenv func(string) string, log *slog.Logger) error {
-	red := newRedactor(a.GetInput("token"), a.GetInput("target-token"), getenv("GITHUB_TOKEN"), getenv("GITEA_TOKEN"))
-	if err := run(ctx, a, getenv, slog.New(red.handler(log.Handler())), red); err != nil {
-		return errors.New(red.text(err.Error()))
+	red := redact.New(a.GetInput("token"), a.GetInput("target-token"), getenv("GITHUB_TOKEN"), getenv("GITEA_TOKEN"))
+	if err := run(ctx, a, getenv, slog.New(red.Handler(log.Handler())), red); err != nil {
+		return errors.New(red.Text(err.Error()))
 	}
 	return nil
 }
 
-func run(ctx context.Context, a *githubactions.Action, getenv func(string) string, log *slog.Logger, red redactor) error {
+func run(ctx context.Context, a *githubactions.Action, getenv func(string) string, log *slog.Logger, red redact.Scrubber) error {
 	gh, err := a.Context()
 	if err != nil {
 		return fmt.Errorf("read the Actions context: %w", err)
@@ -49,7 +48,7 @@ func run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	case "pull_request", "pull_request_target":
 		return runPreview(ctx, a, gh, getenv, log, red)
 	default:
-		a.Infof("nbpipe runs on push and pull_request events; %q ignored", red.text(gh.EventName))
+		a.Infof("nbpipe runs on push and pull_request events; %q ignored", red.Text(gh.EventName))
 		return nil
 	}
 	body, err := os.ReadFile(gh.EventPath)
@@ -70,7 +69,7 @@ func run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	if ev.Branch() == "" || ev.Deleted() {
 		// %q: the ref comes from the event file, and a line break in it
 		// would start a workflow command.
-		a.Infof("not a branch push (%q): nothing to do", red.text(ev.Ref))
+		a.Infof("not a branch push (%q): nothing to do", red.Text(ev.Ref))
 		return nil
 	}
 	targetURL := a.GetInput("target-url")
@@ -106,7 +105,7 @@ func run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	report(a, rep, red.text)
+	report(a, rep, red.Text)
 	if rep.Failed() > 0 || len(rep.Refused) > 0 {
 		return fmt.Errorf("%s", rep.Summary())
 	}
@@ -181,91 +180,3 @@ func summary(rep *pipeline.Report) string {
 // line; it is preview.MarkdownText, which the PR preview shares.
 func MarkdownText(s string) string { return preview.MarkdownText(s) }
 
-// redactor scrubs credentials from the text the Action prints: the tokens
-// it was given, and the user information of any URL (git and HTTP errors
-// quote the URL they used, and a token may be its password or its user).
-type redactor struct{ secrets []string }
-
-// minSecret is the shortest value taken for a token: replacing shorter
-// ones would mangle every message and protect nothing.
-const minSecret = 4
-
-func newRedactor(secrets ...string) redactor {
-	var r redactor
-	for _, s := range secrets {
-		if len(s) >= minSecret && !slices.Contains(r.secrets, s) {
-			r.secrets = append(r.secrets, s)
-		}
-	}
-	// Longest first, so a token that contains another goes whole.
-	slices.SortFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
-	return r
-}
-
-// urlUserinfo is the scheme and user information of a URL in free text: up
-// to the last @ before the host's end.
-var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@`)
-
-func (r redactor) text(s string) string {
-	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, "***")
-	}
-	if strings.Contains(s, "@") {
-		s = urlUserinfo.ReplaceAllString(s, "${1}***@")
-	}
-	return s
-}
-
-// handler wraps a log handler so messages and attributes are scrubbed.
-func (r redactor) handler(h slog.Handler) slog.Handler { return redactHandler{h: h, r: r} }
-
-type redactHandler struct {
-	h slog.Handler
-	r redactor
-}
-
-func (h redactHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
-
-func (h redactHandler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, h.r.text(rec.Message), rec.PC)
-	rec.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(h.attr(a))
-		return true
-	})
-	return h.h.Handle(ctx, out)
-}
-
-func (h redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	clean := make([]slog.Attr, len(as))
-	for i, a := range as {
-		clean[i] = h.attr(a)
-	}
-	return redactHandler{h: h.h.WithAttrs(clean), r: h.r}
-}
-
-func (h redactHandler) WithGroup(name string) slog.Handler {
-	return redactHandler{h: h.h.WithGroup(name), r: h.r}
-}
-
-// attr scrubs a string, an error, a Stringer or any value whose printed
-// form holds a credential (then logged as that scrubbed string).
-func (h redactHandler) attr(a slog.Attr) slog.Attr {
-	v := a.Value.Resolve()
-	switch v.Kind() {
-	case slog.KindString:
-		return slog.String(a.Key, h.r.text(v.String()))
-	case slog.KindGroup:
-		g := v.Group()
-		clean := make([]slog.Attr, len(g))
-		for i, x := range g {
-			clean[i] = h.attr(x)
-		}
-		return slog.Attr{Key: a.Key, Value: slog.GroupValue(clean...)}
-	case slog.KindAny:
-		printed := fmt.Sprint(v.Any())
-		if clean := h.r.text(printed); clean != printed {
-			return slog.String(a.Key, clean)
-		}
-	}
-	return slog.Attr{Key: a.Key, Value: v}
-}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
+	"github.com/nbpipe/nbpipe/internal/redact"
 	"github.com/nbpipe/nbpipe/preview"
 	"github.com/nbpipe/nbpipe/publish"
 )
@@ -51,7 +52,7 @@ var newCommenter = func(gitea bool, serverURL, apiURL, token string) preview.Com
 // reports what publishing would do as the step summary, annotations on
 // the failing notebooks, and one comment on the pull request that each new
 // push edits in place. The step fails when a notebook would fail.
-func runPreview(ctx context.Context, a *githubactions.Action, gh *githubactions.GitHubContext, getenv func(string) string, log *slog.Logger, red redactor) error {
+func runPreview(ctx context.Context, a *githubactions.Action, gh *githubactions.GitHubContext, getenv func(string) string, log *slog.Logger, red redact.Scrubber) error {
 	body, err := os.ReadFile(gh.EventPath)
 	if err != nil {
 		return fmt.Errorf("read the event file %s: %w", gh.EventPath, err)
@@ -141,14 +142,14 @@ func runPreview(ctx context.Context, a *githubactions.Action, gh *githubactions.
 	}
 	log.Info("pull request previewed", "repo", repo, "pr", number, "base", base, "head", head, "notebooks", len(p.Notebooks), "failed", p.Failed())
 
-	md := red.text(preview.Render(p))
+	md := red.Text(preview.Render(p))
 	a.SetOutput("target-commit", "")
 	a.SetOutput("converted", fmt.Sprint(len(p.Notebooks)-p.Failed()))
 	a.SetOutput("failed", fmt.Sprint(p.Failed()))
 	a.AddStepSummary(md)
 	for _, nb := range p.Notebooks {
 		if len(nb.Errors) > 0 {
-			a.WithFieldsMap(map[string]string{"file": nb.Path}).Errorf("%s", red.text(nb.Path+": "+strings.Join(nb.Errors, "; ")))
+			a.WithFieldsMap(map[string]string{"file": nb.Path}).Errorf("%s", red.Text(nb.Path+": "+strings.Join(nb.Errors, "; ")))
 		}
 	}
 	if a.GetInput("preview-comment") != "false" && number > 0 {
@@ -156,11 +157,11 @@ func runPreview(ctx context.Context, a *githubactions.Action, gh *githubactions.
 		if err := c.Upsert(ctx, repo, number, md); err != nil {
 			// A pull request from a fork gets a read-only token under
 			// pull_request: say so, the preview is in the summary anyway.
-			a.Warningf("%s", red.text(fmt.Sprintf("the preview comment on #%d was not written: %v (the token needs pull-requests: write; pull requests from forks need pull_request_target)", number, err)))
+			a.Warningf("%s", red.Text(fmt.Sprintf("the preview comment on #%d was not written: %v (the token needs pull-requests: write; pull requests from forks need pull_request_target)", number, err)))
 		}
 	}
 	if p.Failed() > 0 {
-		return errors.New(red.text(fmt.Sprintf("%d notebook(s) would not convert", p.Failed())))
+		return errors.New(red.Text(fmt.Sprintf("%d notebook(s) would not convert", p.Failed())))
 	}
 	return nil
 }

@@ -40,7 +40,9 @@ func URL(u string) string {
 
 // userinfo matches the credentials part of any URL inside free text (error
 // messages of git and HTTP libraries quote the URL they used).
-var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@"'<>]*@`)
+// It runs to the last @ before the host ends, so a password holding an @
+// goes whole.
+var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@`)
 
 // Text scrubs the credentials of every URL that appears in s.
 func Text(s string) string {

@@ -383,6 +383,16 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// secrets lists every secret value the configuration holds, for scrubbing.
+func (c *Config) secrets() []string {
+	out := []string{c.GitHubSecret, c.GiteaSecret, c.TargetToken, c.GiteaToken, c.GitHubToken,
+		c.Airflow.Token, c.Airflow.JWTSecret, c.Airflow.Password, c.Ilum.Token}
+	for _, s := range c.Sources {
+		out = append(out, s.Token)
+	}
+	return out
+}
+
 // sourceToken picks the token for a source rule and the one host it may be
 // sent to: the rule's own token goes to its clone URL's host (or, for a rule
 // that trusts the payload's URL, the forge's host); the Gitea token only to

@@ -75,6 +75,9 @@ type metrics struct {
 
 // New prepares a server: state directories, spool, pipeline, metrics.
 func New(cfg Config, log *slog.Logger) (*Server, error) {
+	// Whatever a library puts in an error, no configured secret and no
+	// URL's credentials reach the log.
+	log = slog.New(redact.New(cfg.secrets()...).Handler(log.Handler()))
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
