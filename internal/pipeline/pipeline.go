@@ -106,6 +106,8 @@ type Report struct {
 	// UpToDate reports a request with nothing new: the target already
 	// holds the outputs of SourceCommit.
 	UpToDate bool `json:"up_to_date,omitempty"`
+	// PublishedAt is when the target commit was pushed.
+	PublishedAt time.Time `json:"published_at,omitzero"`
 	// Durations of the two halves, for metrics.
 	ConvertSeconds float64 `json:"convert_seconds"`
 	PublishSeconds float64 `json:"publish_seconds"`
@@ -449,6 +451,7 @@ func (p *Processor) run(ctx context.Context, req Request, src Source, cache stri
 		return nil, stagePublish, err
 	}
 	rep.PublishSeconds = time.Since(publishStart).Seconds()
+	rep.PublishedAt = time.Now().UTC()
 	log.Info("push processed", "from", short(from), "to", short(to), "summary", rep.Summary())
 	return rep, stagePublish, nil
 }

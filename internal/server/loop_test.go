@@ -382,7 +382,8 @@ func loopSteps(t *testing.T, auditPath string) map[string][]float64 {
 		Time, Accepted, Published string
 		Deployment                string
 		Report                    *struct {
-			SourceCommit string `json:"source_commit"`
+			SourceCommit string    `json:"source_commit"`
+			PublishedAt  time.Time `json:"published_at"`
 		}
 		SourceCommit string `json:"source_commit"`
 		Outcome      struct {
@@ -416,7 +417,7 @@ func loopSteps(t *testing.T, auditPath string) map[string][]float64 {
 		if !ok {
 			continue
 		}
-		commit := ts(p.Time).Sub(ts(p.Accepted)).Seconds()
+		commit := p.Report.PublishedAt.Sub(ts(p.Accepted)).Seconds()
 		queue := ts(j.Outcome.Started).Sub(ts(j.Published)).Seconds()
 		var load, start float64
 		for _, s := range j.Outcome.Steps {

@@ -423,9 +423,17 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 		s.halt(fmt.Errorf("read the published cursor of %s: %w", lane, err))
 		return
 	}
-	for _, e := range entries {
-		s.setStatus(ctx, e.Event, publish.StatePending, "converting notebooks", "")
-	}
+	// The pending statuses go out beside the run, not before it: a forge's
+	// API round trip is not on the way to the DAG commit. The final status
+	// waits for them, so it is never overwritten by a late pending one.
+	pending := make(chan struct{})
+	go func() {
+		defer close(pending)
+		for _, e := range entries {
+			s.setStatus(ctx, e.Event, publish.StatePending, "converting notebooks", "")
+		}
+	}()
+	defer func() { <-pending }()
 	req := pipeline.Request{Event: last, Latest: true}
 	for _, e := range entries {
 		req.Befores = append(req.Befores, e.Event.Before)
@@ -436,6 +444,9 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 	start := time.Now()
 	rep, err := s.proc.Run(ctx, req)
 	s.metrics.process.Observe(time.Since(start).Seconds())
+	if err != nil {
+		<-pending // the error status comes after the pending one
+	}
 	if s.failed(ctx, log, entries, "", err) {
 		return
 	}
@@ -474,6 +485,7 @@ func (s *Server) runLane(ctx context.Context, lane string, entries []webhook.Ent
 		state = publish.StateFailure
 	}
 	s.logReport(log, rep)
+	<-pending
 	for _, e := range entries {
 		desc := rep.Summary()
 		if e.Event.After != rep.SourceCommit && !rep.UpToDate {
