@@ -58,31 +58,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		printUsage(fl, stdout, checkUsage)
 		return 0
 	}
-	server := map[string]any{}
-	if *targets != "" {
-		server["targets"] = strings.Split(*targets, ",")
-	}
-	if *mode != "" {
-		server["mode"] = *mode
-	}
-	serverLayer, err := convert.LayerFromValues("command-line flags", server)
-	if err == nil {
-		_, err = convert.Resolve(serverLayer)
-	}
+	serverLayer, forced, err := flagSettings(*targets, *mode, *configFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "nbpipe check:", err)
 		return 2
-	}
-	var forced *convert.RepoConfig
-	if *configFile != "" {
-		data, err := os.ReadFile(*configFile)
-		if err == nil {
-			forced, err = convert.ParseRepoConfig(*configFile, data)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, "nbpipe check:", err)
-			return 2
-		}
 	}
 	if len(paths) == 0 {
 		paths = []string{"."}

@@ -54,32 +54,10 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		printUsage(fl, stdout, convertUsage)
 		return 0
 	}
-	server := map[string]any{}
-	if *targets != "" {
-		server["targets"] = strings.Split(*targets, ",")
-	}
-	if *mode != "" {
-		server["mode"] = *mode
-	}
-	serverLayer, err := convert.LayerFromValues("command-line flags", server)
+	serverLayer, forced, err := flagSettings(*targets, *mode, *configFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "nbpipe:", err)
 		return 2
-	}
-	if _, err := convert.Resolve(serverLayer); err != nil {
-		fmt.Fprintln(stderr, "nbpipe:", err)
-		return 2
-	}
-	var forced *convert.RepoConfig
-	if *configFile != "" {
-		data, err := os.ReadFile(*configFile)
-		if err == nil {
-			forced, err = convert.ParseRepoConfig(*configFile, data)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, "nbpipe:", err)
-			return 2
-		}
 	}
 	var files []notebookFile
 	if len(paths) == 0 {
@@ -114,6 +92,31 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+// flagSettings turns the --target and --mode flags into a settings layer
+// (checked) and reads the --config file, for convert and check alike.
+func flagSettings(targets, mode, configFile string) (convert.Layer, *convert.RepoConfig, error) {
+	server := map[string]any{}
+	if targets != "" {
+		server["targets"] = strings.Split(targets, ",")
+	}
+	if mode != "" {
+		server["mode"] = mode
+	}
+	layer, err := convert.LayerFromValues("command-line flags", server)
+	if err == nil {
+		_, err = convert.Resolve(layer)
+	}
+	if err != nil || configFile == "" {
+		return layer, nil, err
+	}
+	data, err := os.ReadFile(configFile)
+	if err != nil {
+		return layer, nil, err
+	}
+	rc, err := convert.ParseRepoConfig(configFile, data)
+	return layer, rc, err
 }
 
 // parseInterleaved lets flags follow paths (nbpipe convert nb.ipynb --json).
