@@ -248,3 +248,49 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// FuzzAgainstCPython is the differential fuzz target: with a CPython 3.12
+// (NBPIPE_PYTHON312, pyenv or PATH) it asks compile() about every input
+// and fails when nbpipe accepts what CPython rejects. Without one it only
+// checks that the checker does not panic.
+func FuzzAgainstCPython(f *testing.F) {
+	data, _ := os.ReadFile(filepath.Join("testdata", "pysyntax", "probes.txt"))
+	for _, p := range strings.Split(string(data), "\n----\n") {
+		f.Add(p)
+	}
+	var oracle func(string) verdict
+	if py := python312(&testing.T{}); py != "" && os.Getenv("NBPIPE_FUZZ_CPYTHON") != "" {
+		cmd := exec.Command(py, filepath.Join("testdata", "pysyntax", "compile_verdicts.py"))
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(func() { in.Close(); _ = cmd.Wait() })
+		rd := bufio.NewReader(out)
+		enc := json.NewEncoder(in)
+		oracle = func(src string) verdict {
+			if err := enc.Encode(map[string]string{"src": src}); err != nil {
+				f.Fatal(err)
+			}
+			line, err := rd.ReadBytes('\n')
+			if err != nil {
+				f.Fatal(err)
+			}
+			var v verdict
+			if err := json.Unmarshal(line, &v); err != nil {
+				f.Fatal(err)
+			}
+			return v
+		}
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		got := checkPython(src)
+		if oracle == nil || strings.ContainsRune(src, 0) {
+			return
+		}
+		if v := oracle(src); got == nil && !v.OK {
+			t.Fatalf("nbpipe accepts what CPython 3.12 rejects (%s, line %d):\n%s", v.Msg, v.Line, src)
+		}
+	})
+}

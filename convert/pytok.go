@@ -855,7 +855,7 @@ func (t *tokenizer) fstringText() {
 func (t *tokenizer) emitMiddle(start, line int) {
 	f := &t.fs[len(t.fs)-1]
 	body := t.src[start:t.pos]
-	if !f.raw && !f.spec {
+	if !f.raw {
 		if msg := checkStringBody(strings.ReplaceAll(body, "\\N{", "\\N\x00"), false, false); msg != "" && !strings.Contains(msg, "\\N") {
 			t.fail(line, "%s", msg)
 			return

@@ -14,4 +14,4 @@ for raw in sys.stdin:
         out = {"ok": False, "line": e.lineno or 0, "msg": e.msg}
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
         out = {"ok": False, "line": 0, "msg": f"{type(e).__name__}: {e}"}
-    print(json.dumps(out), flush=False)
+    print(json.dumps(out), flush=True)
