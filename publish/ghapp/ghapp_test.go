@@ -34,7 +34,7 @@ func TestContractInstallationTokenExchange(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
-			http.Error(w, "no bearer", 401)
+			http.Error(w, "no bearer", http.StatusUnauthorized)
 			return
 		}
 		var claims jwt.RegisteredClaims
