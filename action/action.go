@@ -179,4 +179,3 @@ func summary(rep *pipeline.Report) string {
 // MarkdownText makes s literal text in GitHub-flavoured Markdown, on one
 // line; it is preview.MarkdownText, which the PR preview shares.
 func MarkdownText(s string) string { return preview.MarkdownText(s) }
-

@@ -30,4 +30,3 @@ func TestScrubber(t *testing.T) {
 		t.Fatalf("a credential reached the log: %s", s)
 	}
 }
-
