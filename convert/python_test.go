@@ -409,7 +409,13 @@ func dagRuns(t *testing.T, v, livyURL string) {
 				t.Errorf("task %s ended %s", task, st)
 			}
 		}
-		if st := statements(o); standIn && (len(st) != 5 || !strings.Contains(st[0], "region = 'amer'\nmin_amount = 10\n")) {
+		// The session's first statement installs the notebook's %pip
+		// requirements (tabulate); then one statement per cell.
+		st := statements(o)
+		if standIn && (len(st) == 0 || !strings.Contains(st[0], "'pip', 'install'") || !strings.Contains(st[0], "tabulate==0.9.0")) {
+			t.Fatalf("the session does not install the requirements first: %q", st)
+		}
+		if st = st[1:]; standIn && (len(st) != 5 || !strings.Contains(st[0], "region = 'amer'\nmin_amount = 10\n")) {
 			t.Fatalf("the parameters cell's statement does not apply the run's params: %q", st)
 		}
 	})
