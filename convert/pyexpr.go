@@ -749,7 +749,7 @@ func (p *pyparser) yieldExpr() pexpr {
 		}
 		p.expression()
 	} else if p.startsExpr() {
-		p.starExpressions()
+		p.checkBareStar(p.starExpressions())
 	}
 	return pexpr{kind: exYield, line: t.line}
 }

@@ -247,8 +247,10 @@ func (p *pyparser) statement() {
 			p.compound()
 			return
 		case "match":
+			// Either a match statement or an expression statement: neither
+			// may be followed by a __future__ import.
+			p.notFirst()
 			if p.matchStmt() {
-				p.notFirst()
 				return
 			}
 		}
@@ -318,7 +320,7 @@ func (p *pyparser) simpleStmt() {
 				p.lateFail(3, t.line, "'break', 'continue' and 'return' cannot appear in an except* block")
 			}
 			if !p.atStmtEnd() {
-				p.starExpressions()
+				p.checkBareStar(p.starExpressions())
 				if p.sc.kind == scFunc && p.sc.returnsVal == 0 {
 					p.sc.returnsVal = t.line
 				}
@@ -1033,7 +1035,7 @@ func (p *pyparser) forStmt() {
 		return
 	}
 	p.p++
-	p.starExpressions()
+	p.checkBareStar(p.starExpressions())
 	if !p.expectOp(":") {
 		return
 	}
