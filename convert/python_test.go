@@ -415,7 +415,10 @@ func dagRuns(t *testing.T, v, livyURL string) {
 		if standIn && (len(st) == 0 || !strings.Contains(st[0], "'pip', 'install'") || !strings.Contains(st[0], "tabulate==0.9.0")) {
 			t.Fatalf("the session does not install the requirements first: %q", st)
 		}
-		if st = st[1:]; standIn && (len(st) != 5 || !strings.Contains(st[0], "region = 'amer'\nmin_amount = 10\n")) {
+		if standIn {
+			st = st[1:]
+		}
+		if standIn && (len(st) != 5 || !strings.Contains(st[0], "region = 'amer'\nmin_amount = 10\n")) {
 			t.Fatalf("the parameters cell's statement does not apply the run's params: %q", st)
 		}
 	})
