@@ -62,13 +62,6 @@ func languageName(lang, kernel string) string {
 	return lang
 }
 
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}
-
 // Cell kinds. The exportable ones are listed in config.go (cellKinds).
 const (
 	kindPlain     = "plain"
@@ -220,10 +213,6 @@ func magicOption(args, short, long string) string {
 		}
 	}
 	return ""
-}
-
-func sparkContextArg(args string) string {
-	return strings.ToLower(magicOption(args, "-c", "--context"))
 }
 
 func foreignName(lang string, k kernelInfo) string {

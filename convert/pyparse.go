@@ -89,7 +89,6 @@ type pyparser struct {
 	err   *pySyntaxError
 	sc    *pscope
 	first bool // still in the __future__ zone of the module
-	fdeep int  // f-string nesting
 	// late holds the first error of each later stage of compile(): the
 	// parser's errors come first, then __future__ (1), the symbol table (2)
 	// and code generation (3).
