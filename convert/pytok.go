@@ -793,7 +793,20 @@ func (t *tokenizer) fstringText() {
 		case c == '\n':
 			if len(f.quote) == 1 {
 				if f.spec {
-					t.fail(t.line, "f-string: expecting '}', or format specs")
+					// CPython 3.12 lets a format spec end with a newline
+					// (right before its '}' or a nested field), nothing else.
+					q := t.pos + 1
+					for q < len(t.src) && (t.src[q] == ' ' || t.src[q] == '\t' || t.src[q] == '\f') {
+						q++
+					}
+					if q < len(t.src) && (t.src[q] == '}' || t.src[q] == '{') {
+						t.pos++
+						t.line++
+						t.lineBeg = t.pos
+						t.pos = q
+						continue
+					}
+					t.fail(t.line+1, "f-string: expecting '}', or format specs")
 					return
 				}
 				t.fail(f.line, "unterminated f-string literal (detected at line %d)", t.line)
