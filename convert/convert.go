@@ -7,7 +7,9 @@ package convert
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -276,6 +278,33 @@ func nodeText(n *yaml.Node) string {
 	case yaml.DocumentNode:
 		if len(n.Content) > 0 {
 			return nodeText(n.Content[0])
+		}
+	}
+	return ""
+}
+
+// maxNameBytes is the longest file or directory name git checkouts accept
+// on common file systems.
+const maxNameBytes = 255
+
+// BadNotebookPath says why a pushed notebook path is refused ("" when it is
+// fine): control characters, which could forge lines in reports and commit
+// messages. Publishing and the pull request preview share it.
+func BadNotebookPath(p string) string {
+	for _, r := range p {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("notebook path %s contains control characters; rename the file", strconv.Quote(p))
+		}
+	}
+	return ""
+}
+
+// BadOutputPath says why an output path cannot be written ("" when it can):
+// a name longer than file systems allow breaks every checkout of the target.
+func BadOutputPath(p string) string {
+	for _, part := range strings.Split(p, "/") {
+		if len(part) > maxNameBytes {
+			return fmt.Sprintf("output path component %.40q... is %d bytes, over the %d-byte file name limit; shorten the dag_id or target directory", part, len(part), maxNameBytes)
 		}
 	}
 	return ""

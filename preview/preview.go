@@ -11,9 +11,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/go-git/go-git/v5/utils/diff"
 	"github.com/sergi/go-diff/diffmatchpatch"
@@ -166,7 +164,7 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 	for _, c := range changes {
 		nb := Notebook{Path: c.Path, Change: c.Kind}
 		produced := map[string][]byte{}
-		if why := badPath(c.Path); why != "" && c.Kind != publish.Removed {
+		if why := convert.BadNotebookPath(c.Path); why != "" && c.Kind != publish.Removed {
 			nb.Errors = []string{why}
 		} else if c.Kind != publish.Removed && headCfg.Selected(c.Path) {
 			res, errs, err := convertAt(source, head, c.Path, headCfg, opt)
@@ -189,7 +187,7 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 						break
 					}
 					target := path.Join(dir, f.Path)
-					if why := badOutputPath(target); why != "" {
+					if why := convert.BadOutputPath(target); why != "" {
 						nb.Errors, produced = []string{why}, map[string][]byte{}
 						break
 					}
@@ -434,30 +432,4 @@ func repoConfig(source Source, rev string) (rc *convert.RepoConfig, bad, err err
 	}
 	rc, bad = convert.ParseRepoConfig(".nbpipe.yaml", data)
 	return rc, bad, nil
-}
-
-// maxNameBytes is the longest file name git checkouts accept on common
-// file systems (the pipeline refuses longer outputs the same way).
-const maxNameBytes = 255
-
-// badPath says why a notebook path is refused, as the publishing run
-// refuses it: control characters.
-func badPath(p string) string {
-	for _, r := range p {
-		if unicode.IsControl(r) {
-			return fmt.Sprintf("notebook path %s contains control characters; rename the file", strconv.Quote(p))
-		}
-	}
-	return ""
-}
-
-// badOutputPath says why an output path cannot be written: a name longer
-// than file systems allow breaks every checkout of the target.
-func badOutputPath(p string) string {
-	for _, part := range strings.Split(p, "/") {
-		if len(part) > maxNameBytes {
-			return fmt.Sprintf("output path component %.40q... is %d bytes, over the %d-byte file name limit; shorten the dag_id or target directory", part, len(part), maxNameBytes)
-		}
-	}
-	return ""
 }

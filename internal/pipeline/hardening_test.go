@@ -107,7 +107,7 @@ func TestLongestDagIDFitsFileNames(t *testing.T) {
 	if res.Err() == nil || !strings.Contains(res.Err().Error(), "255 bytes") {
 		t.Fatalf("a dag_id one longer: %v", res.Err())
 	}
-	if why := badOutputPath("team/" + strings.Repeat("x", 256) + "/dags/a.py"); why == "" {
+	if why := convert.BadOutputPath("team/" + strings.Repeat("x", 256) + "/dags/a.py"); why == "" {
 		t.Fatal("an overlong directory name passed")
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/push"
@@ -65,10 +64,6 @@ type Config struct {
 // DefaultMaxNotebookBytes is the notebook size cap: converting costs a few
 // times the notebook's size in memory.
 const DefaultMaxNotebookBytes = 100 << 20
-
-// maxNameBytes is the longest file or directory name git checkouts accept
-// on common file systems.
-const maxNameBytes = 255
 
 // NotebookReport is the outcome for one changed notebook.
 type NotebookReport struct {
@@ -538,7 +533,7 @@ func (p *Processor) convertOne(ctx context.Context, source *publish.Repo, repo, 
 	}
 	produced := map[string]bool{}
 	if c.Kind != publish.Removed && repoCfg.Selected(c.Path) {
-		if why := badPath(c.Path); why != "" {
+		if why := convert.BadNotebookPath(c.Path); why != "" {
 			// Keep what was there: a broken push must not take a working
 			// DAG away.
 			nr.Error = why
@@ -569,7 +564,7 @@ func (p *Processor) convertOne(ctx context.Context, source *publish.Repo, repo, 
 		}
 		for _, f := range res.Files {
 			target := path.Join(targetDir(dir), f.Path)
-			if why := badOutputPath(target); why != "" {
+			if why := convert.BadOutputPath(target); why != "" {
 				nr.Error, nr.outputs = why, nil
 				return nr, nil
 			}
@@ -751,28 +746,6 @@ func dagIDOf(rep *Report, notebook string) string {
 
 func targetDir(dir string) string { return strings.Trim(path.Clean("/"+dir), "/") }
 
-// badPath explains why a notebook path is refused: control characters
-// (a newline could forge lines in reports and commit messages).
-func badPath(p string) string {
-	for _, r := range p {
-		if unicode.IsControl(r) {
-			return fmt.Sprintf("notebook path %s contains control characters; rename the file", strconv.Quote(p))
-		}
-	}
-	return ""
-}
-
-// badOutputPath explains why an output path cannot be written: a name
-// longer than file systems allow breaks every checkout of the target.
-func badOutputPath(p string) string {
-	for _, part := range strings.Split(p, "/") {
-		if len(part) > maxNameBytes {
-			return fmt.Sprintf("output path component %.40q... is %d bytes, over the %d-byte file name limit; shorten the dag_id or target directory", part, len(part), maxNameBytes)
-		}
-	}
-	return ""
-}
-
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // messageBody lists the notebooks in the commit message. Paths are quoted
@@ -785,7 +758,7 @@ func messageBody(rep *Report) string {
 			status = "FAILED"
 		}
 		name := nb.Path
-		if badPath(name) != "" {
+		if convert.BadNotebookPath(name) != "" {
 			name = strconv.QuoteToASCII(name)
 		}
 		fmt.Fprintf(&b, "- %s (%s): %s\n", name, nb.Change, status)
