@@ -174,10 +174,18 @@ func DefaultDagID(notebookPath string) string {
 // repository and on disk alike: a .ipynb extension in any case, outside
 // hidden folders (.ipynb_checkpoints, .git, ...) and __pycache__.
 func IsNotebookPath(p string) bool {
+	return strings.EqualFold(path.Ext(p), ".ipynb") && visible(p)
+}
+
+// IsScriptPath reports whether a path may hold a Jupytext script notebook:
+// a .py file outside hidden folders. Its header decides (SniffJupytext).
+func IsScriptPath(p string) bool {
+	return IsJupytextPath(p) && visible(p)
+}
+
+// visible reports whether no folder of p is hidden or __pycache__.
+func visible(p string) bool {
 	p = strings.ReplaceAll(p, "\\", "/")
-	if !strings.EqualFold(path.Ext(p), ".ipynb") {
-		return false
-	}
 	dirs := strings.Split(p, "/")
 	for _, d := range dirs[:len(dirs)-1] {
 		if strings.HasPrefix(d, ".") && d != "." && d != ".." || d == "__pycache__" {

@@ -181,6 +181,47 @@ func TestJupytextPercent(t *testing.T) {
 	}
 }
 
+func TestSniffJupytext(t *testing.T) {
+	header := func(body string) string { return "# ---\n" + body + "# ---\n\n# %%\nx = 1\n" }
+	for _, tc := range []struct {
+		name, src   string
+		want        Jupytext
+		ipynbBeside bool
+		notebook    bool
+	}{
+		{"plain module", "import os\n", Jupytext{}, false, false},
+		{"editor cells only", "# %%\nx = 1\n", Jupytext{}, false, false},
+		{"kernelspec header", header("# jupyter:\n#   kernelspec:\n#     name: python3\n"), Jupytext{Notebook: true}, false, true},
+		{"percent, unpaired", header("# jupyter:\n#   jupytext:\n#     text_representation:\n#       format_name: percent\n"),
+			Jupytext{Notebook: true, Format: "percent"}, true, true},
+		{"paired, .ipynb there", header("# jupyter:\n#   jupytext:\n#     formats: ipynb,py:percent\n"),
+			Jupytext{Notebook: true, PairedIpynb: true}, true, false},
+		{"paired, .ipynb gone", header("# jupyter:\n#   jupytext:\n#     formats: ipynb,py:percent\n"),
+			Jupytext{Notebook: true, PairedIpynb: true}, false, true},
+		{"paired with a folder prefix", header("# jupyter:\n#   jupytext:\n#     formats: notebooks//ipynb,scripts//py:percent\n"),
+			Jupytext{Notebook: true, PairedIpynb: true}, true, false},
+		{"header without jupyter", header("# title: x\n"), Jupytext{}, false, false},
+		{"unclosed header", "# ---\n# jupyter:\n#   kernelspec: {}\n", Jupytext{}, false, false},
+		{"bad YAML", header("# jupyter: [\n"), Jupytext{}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SniffJupytext([]byte(tc.src)); got != tc.want {
+				t.Errorf("SniffJupytext = %+v, want %+v", got, tc.want)
+			}
+			if got := ScriptIsNotebook([]byte(tc.src), tc.ipynbBeside); got != tc.notebook {
+				t.Errorf("ScriptIsNotebook = %v, want %v", got, tc.notebook)
+			}
+		})
+	}
+	if s := NotebookStem("a/b/etl.daily.py"); s != "etl.daily" {
+		t.Errorf("NotebookStem = %q", s)
+	}
+	light := "# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n#       format_name: light\n# ---\n\nx = 1\n"
+	if res := Convert("l.py", []byte(light), Options{}); !hasFinding(res, SevError, `the Jupytext header says the "light" format; nbpipe reads the percent format`) {
+		t.Errorf("light format findings %v", res.Findings)
+	}
+}
+
 func taggedNotebook(meta map[string]any, cells ...map[string]any) []byte {
 	md := map[string]any{}
 	if meta != nil {

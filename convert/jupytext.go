@@ -22,6 +22,76 @@ import (
 // notebook (a .py file); only its content (a "# %%" line) tells for sure.
 func IsJupytextPath(p string) bool { return strings.EqualFold(pathExt(p), ".py") }
 
+// Jupytext is what a .py file's Jupytext header says about it.
+type Jupytext struct {
+	// Notebook is true when the file starts with a Jupytext header (a
+	// commented YAML block with a jupyter: key). Only such files are
+	// notebooks to a push or a directory walk: a plain module with "# %%"
+	// editor cells is not, though it converts when named directly.
+	Notebook bool
+	// Format is the header's format_name ("percent", "light", ...).
+	Format string
+	// PairedIpynb is true when the header pairs the script with a .ipynb
+	// (formats: ipynb,py:percent); the .ipynb is then the notebook.
+	PairedIpynb bool
+}
+
+// SniffJupytext reads a .py file's Jupytext header, if it has one.
+func SniffJupytext(data []byte) Jupytext {
+	lines, ok := headerLines(string(data))
+	if !ok {
+		return Jupytext{}
+	}
+	var h struct {
+		Jupyter map[string]any `yaml:"jupyter"`
+	}
+	if yaml.Unmarshal([]byte(uncomment(lines)), &h) != nil || h.Jupyter == nil {
+		return Jupytext{}
+	}
+	j := Jupytext{Notebook: true}
+	if jt, ok := h.Jupyter["jupytext"].(map[string]any); ok {
+		if tr, ok := jt["text_representation"].(map[string]any); ok {
+			j.Format, _ = tr["format_name"].(string)
+		}
+		formats, _ := jt["formats"].(string)
+		for _, f := range strings.Split(formats, ",") {
+			// "ipynb", or with a folder prefix "notebooks//ipynb".
+			f = strings.TrimSpace(f)
+			if f == "ipynb" || strings.HasSuffix(f, "/ipynb") {
+				j.PairedIpynb = true
+			}
+		}
+	}
+	return j
+}
+
+// headerLines returns the lines between a leading "# ---" and the next one.
+func headerLines(text string) ([]string, bool) {
+	text = strings.ReplaceAll(strings.TrimPrefix(text, "\ufeff"), "\r\n", "\n")
+	first, rest, _ := strings.Cut(text, "\n")
+	if strings.TrimSpace(first) != "# ---" {
+		return nil, false
+	}
+	var lines []string
+	for rest != "" {
+		var l string
+		l, rest, _ = strings.Cut(rest, "\n")
+		if strings.TrimSpace(l) == "# ---" {
+			return lines, true
+		}
+		lines = append(lines, l)
+	}
+	return nil, false
+}
+
+func uncomment(lines []string) string {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(strings.TrimPrefix(strings.TrimPrefix(l, "#"), " ") + "\n")
+	}
+	return b.String()
+}
+
 func pathExt(p string) string {
 	i := strings.LastIndexAny(p, "./\\")
 	if i < 0 || p[i] != '.' {
@@ -140,22 +210,25 @@ func ParseJupytext(path string, data []byte) (*Notebook, error) {
 // jupytextHeader reads the commented YAML header: jupyter.kernelspec and
 // jupyter.nbpipe (the notebook's metadata.nbpipe).
 func (nb *Notebook) jupytextHeader(lines []string) error {
-	var b strings.Builder
-	for _, l := range lines {
-		l = strings.TrimPrefix(strings.TrimPrefix(l, "#"), " ")
-		b.WriteString(l + "\n")
-	}
 	var h struct {
 		Jupyter struct {
 			Kernelspec struct {
 				Name     string `yaml:"name"`
 				Language string `yaml:"language"`
 			} `yaml:"kernelspec"`
-			Nbpipe any `yaml:"nbpipe"`
+			Nbpipe   any `yaml:"nbpipe"`
+			Jupytext struct {
+				Text struct {
+					Format string `yaml:"format_name"`
+				} `yaml:"text_representation"`
+			} `yaml:"jupytext"`
 		} `yaml:"jupyter"`
 	}
-	if err := yaml.Unmarshal([]byte(b.String()), &h); err != nil {
+	if err := yaml.Unmarshal([]byte(uncomment(lines)), &h); err != nil {
 		return fmt.Errorf("invalid Jupytext header: %s", yamlErrText(err))
+	}
+	if f := h.Jupyter.Jupytext.Text.Format; f != "" && f != "percent" {
+		return fmt.Errorf("the Jupytext header says the %q format; nbpipe reads the percent format (jupytext --update --to py:percent)", f)
 	}
 	nb.Kernel.Name = h.Jupyter.Kernelspec.Name
 	nb.Kernel.Language = strings.ToLower(h.Jupyter.Kernelspec.Language)
@@ -167,4 +240,21 @@ func (nb *Notebook) jupytextHeader(lines []string) error {
 		nb.Metadata = js
 	}
 	return nil
+}
+
+// ScriptIsNotebook reports whether a .py file is a notebook to a push or a
+// directory walk: it has a Jupytext header and is not the paired copy of a
+// .ipynb that is there too. hasIpynb tells whether a .ipynb of the same
+// name (NotebookStem) is in the same commit or folder tree: the pair would
+// claim one dag_id twice, and the .ipynb is what Jupyter saves.
+func ScriptIsNotebook(data []byte, hasIpynb bool) bool {
+	j := SniffJupytext(data)
+	return j.Notebook && !(j.PairedIpynb && hasIpynb)
+}
+
+// NotebookStem is a notebook's file name without folder and extension: what
+// pairs a Jupytext script with its .ipynb.
+func NotebookStem(p string) string {
+	p = p[strings.LastIndexAny(p, "/\\")+1:]
+	return strings.TrimSuffix(p, pathExt(p))
 }

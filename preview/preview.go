@@ -17,6 +17,7 @@ import (
 	"github.com/sergi/go-diff/diffmatchpatch"
 
 	"github.com/nbpipe/nbpipe/convert"
+	"github.com/nbpipe/nbpipe/internal/sourcerepo"
 	"github.com/nbpipe/nbpipe/publish"
 )
 
@@ -116,7 +117,7 @@ type Options struct {
 // the preview with its errors.
 func Compute(ctx context.Context, source Source, base, head string, target Target, opt Options) (*Preview, error) {
 	p := &Preview{Repo: opt.Repo, Base: base, Head: head, TargetBranch: opt.TargetBranch}
-	changes, err := changed(ctx, source, base, head)
+	changes, err := sourcerepo.Changed(ctx, source, base, head)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +130,7 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 		}
 		return target.ReadFile(p.TargetHead, name)
 	}
-	headCfg, cfgErr, err := repoConfig(source, head)
+	headCfg, cfgErr, err := sourcerepo.Config(source, head)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +147,7 @@ func Compute(ctx context.Context, source Source, base, head string, target Targe
 	var baseCfg *convert.RepoConfig
 	if base != "" {
 		var bad error
-		if baseCfg, bad, err = repoConfig(source, base); err != nil {
+		if baseCfg, bad, err = sourcerepo.Config(source, base); err != nil {
 			return nil, err
 		}
 		if bad != nil {
@@ -389,47 +390,4 @@ func lineCount(s string) int {
 		n++
 	}
 	return n
-}
-
-// changed lists the notebooks that differ between base and head; when
-// .nbpipe.yaml changed, every notebook at head counts as modified (as the
-// publishing run does).
-func changed(ctx context.Context, source Source, base, head string) ([]publish.Change, error) {
-	changes, err := source.Changes(ctx, base, head, convert.IsNotebookPath)
-	if err != nil || base == "" {
-		return changes, err
-	}
-	cfg, err := source.Changes(ctx, base, head, func(p string) bool { return p == ".nbpipe.yaml" })
-	if err != nil || len(cfg) == 0 {
-		return changes, err
-	}
-	all, err := source.Changes(ctx, "", head, convert.IsNotebookPath)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, c := range changes {
-		seen[c.Path] = true
-	}
-	for _, c := range all {
-		if !seen[c.Path] {
-			changes = append(changes, publish.Change{Kind: publish.Modified, Path: c.Path})
-		}
-	}
-	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
-	return changes, nil
-}
-
-// repoConfig reads .nbpipe.yaml at a commit (none is fine): bad is why it
-// does not parse, err a failed read.
-func repoConfig(source Source, rev string) (rc *convert.RepoConfig, bad, err error) {
-	data, ok, err := source.ReadFile(rev, ".nbpipe.yaml")
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok {
-		return &convert.RepoConfig{}, nil, nil
-	}
-	rc, bad = convert.ParseRepoConfig(".nbpipe.yaml", data)
-	return rc, bad, nil
 }

@@ -20,7 +20,9 @@ Checks notebooks the way conversion does (kernel, front matter and
 metadata.nbpipe, tags, syntax, secrets, duplicate dag_ids) and writes nothing.
 PATH is any mix of notebooks and directories (searched recursively, hidden
 folders skipped; a directory's .nbpipe.yaml applies unless --config is given);
-without PATH it checks the current directory.
+without PATH it checks the current directory. A .py file is a notebook when
+it starts with a Jupytext header and is not the paired copy of a .ipynb that
+is also checked, as in a push; other .py files are skipped.
 
 Every finding is one line:
   PATH:cell N:line M: LEVEL: MESSAGE
@@ -82,6 +84,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		files = append(files, found...)
 	}
+	// A .py file is checked when a push would convert it: named ones too, so
+	// the pre-commit hook can pass every staged .py file.
+	files = scriptNotebooks(files)
 	results, failed := convertAll(ctx, files, serverLayer)
 	warnings := 0
 	for _, r := range results {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,5 +195,38 @@ func TestCheckCorpusIsFast(t *testing.T) {
 	t.Logf("%s in %v: %d finding line(s)", strings.TrimSpace(stderr), took, strings.Count(stdout, "\n"))
 	if took > 5*time.Second {
 		t.Errorf("check took %v on the corpus", took)
+	}
+}
+
+// TestJupytextScriptsInWalks: in a directory, and when pre-commit names every
+// staged .py file, a .py file counts only with a Jupytext header and not as
+// the paired copy of a .ipynb; convert still reads a named .py file.
+func TestJupytextScriptsInWalks(t *testing.T) {
+	const header = "# ---\n# jupyter:\n#   jupytext:\n%s#     text_representation:\n#       format_name: percent\n#   kernelspec:\n#     name: python3\n# ---\n\n# %%\n"
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "job.py"), fmt.Sprintf(header, "")+"val broken = 1\n")
+	writeFile(t, filepath.Join(src, "util.py"), "# %%\ndef helper():\n    return 1\n")
+	writeFile(t, filepath.Join(src, "pair.ipynb"), goodNotebook)
+	writeFile(t, filepath.Join(src, "pair.py"), fmt.Sprintf(header, "#     formats: ipynb,py:percent\n")+"val broken = 1\n")
+	for _, args := range [][]string{{src}, {filepath.Join(src, "job.py"), filepath.Join(src, "util.py"), filepath.Join(src, "pair.ipynb"), filepath.Join(src, "pair.py")}} {
+		code, stdout, stderr := runCLI(t, append([]string{"check", "--json"}, args...)...)
+		var rep struct {
+			Results []struct{ Notebook string }
+		}
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatalf("%v\n%s%s", err, stdout, stderr)
+		}
+		var got []string
+		for _, r := range rep.Results {
+			got = append(got, filepath.Base(r.Notebook))
+		}
+		// job.py is checked (and fails: Scala); util.py and pair.py are not.
+		if code != 1 || strings.Join(got, ",") != "job.py,pair.ipynb" {
+			t.Errorf("check %v: exit %d, notebooks %v", args, code, got)
+		}
+	}
+	out := t.TempDir()
+	if code, stdout, stderr := runCLI(t, "convert", "--out", out, filepath.Join(src, "util.py")); code != 0 {
+		t.Fatalf("a named script with cells: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

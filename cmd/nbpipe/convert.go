@@ -31,7 +31,9 @@ const convertUsage = `Usage: nbpipe convert [--out DIR] [--target LIST] [--mode 
 
 Converts notebooks (files or directories, searched recursively; hidden folders
 skipped) into Airflow DAGs, Spark job files and Ilum services under DIR.
-Without PATH it converts the bundled example notebooks. The exit status is 1
+Notebooks are .ipynb files and Jupytext percent-format .py scripts: a named
+.py file is always read as one; in a directory only those with a Jupytext
+header count, and not the paired copy of a .ipynb beside them. Without PATH it converts the bundled example notebooks. The exit status is 1
 when any notebook failed (the others are still written).
 
 Flags:
@@ -175,15 +177,40 @@ func collect(fsys fs.FS, root, label string, forced *convert.RepoConfig) ([]note
 		if root != "." {
 			rel = strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
 		}
-		if convert.IsNotebookPath(rel) {
-			if repo.Selected(p) {
-				out = append(out, notebookFile{fsys: fsys, file: p, name: p, repo: repo})
-			}
+		if (convert.IsNotebookPath(rel) || convert.IsScriptPath(rel)) && repo.Selected(p) {
+			out = append(out, notebookFile{fsys: fsys, file: p, name: p, repo: repo})
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, err
+	return scriptNotebooks(out), nil
+}
+
+// scriptNotebooks drops the .py files of a walk that are not notebooks: those
+// without a Jupytext header, and paired copies of a .ipynb that is there too
+// (the same rule a push follows). A file that cannot be read stays, so its
+// error is reported.
+func scriptNotebooks(files []notebookFile) []notebookFile {
+	ipynb := map[string]bool{}
+	for _, f := range files {
+		if convert.IsNotebookPath(f.file) {
+			ipynb[convert.NotebookStem(f.file)] = true
+		}
+	}
+	kept := files[:0]
+	for _, f := range files {
+		if !convert.IsNotebookPath(f.file) {
+			data, err := fs.ReadFile(f.fsys, f.file)
+			if err == nil && !convert.ScriptIsNotebook(data, ipynb[convert.NotebookStem(f.file)]) {
+				continue
+			}
+		}
+		kept = append(kept, f)
+	}
+	return kept
 }
 
 // convertAll converts every notebook; one failure never stops the others. A

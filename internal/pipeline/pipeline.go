@@ -19,6 +19,7 @@ import (
 
 	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/push"
+	"github.com/nbpipe/nbpipe/internal/sourcerepo"
 	"github.com/nbpipe/nbpipe/preview"
 	"github.com/nbpipe/nbpipe/publish"
 )
@@ -373,15 +374,18 @@ func (p *Processor) run(ctx context.Context, req Request, src Source, cache stri
 		return rep, stageSource, nil
 	}
 	convertStart := time.Now()
-	changes, err := p.changed(ctx, source, from, to)
+	changes, err := sourcerepo.Changed(ctx, source, from, to)
 	if err != nil {
 		return nil, stageSource, err
 	}
-	repoCfg, err := p.repoConfig(source, to)
+	repoCfg, bad, err := sourcerepo.Config(source, to)
 	if err != nil {
+		return nil, stageSource, err
+	}
+	if bad != nil {
 		// A broken .nbpipe.yaml fails every notebook, with its error.
 		for _, c := range changes {
-			rep.Notebooks = append(rep.Notebooks, NotebookReport{Path: c.Path, Change: c.Kind, Error: err.Error()})
+			rep.Notebooks = append(rep.Notebooks, NotebookReport{Path: c.Path, Change: c.Kind, Error: bad.Error()})
 		}
 		return rep, stageSource, nil
 	}
@@ -489,35 +493,6 @@ func (p *Processor) span(source *publish.Repo, req Request) (from, to string, er
 		}
 	}
 	return from, to, nil
-}
-
-// changed lists the notebooks that differ between from and to. When
-// .nbpipe.yaml changed, every notebook counts as modified: its settings may
-// change every DAG.
-func (p *Processor) changed(ctx context.Context, source *publish.Repo, from, to string) ([]publish.Change, error) {
-	changes, err := source.Changes(ctx, from, to, convert.IsNotebookPath)
-	if err != nil || from == "" {
-		return changes, err
-	}
-	cfgChanged, err := source.Changes(ctx, from, to, func(p string) bool { return p == ".nbpipe.yaml" })
-	if err != nil || len(cfgChanged) == 0 {
-		return changes, err
-	}
-	all, err := source.Changes(ctx, "", to, convert.IsNotebookPath)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, c := range changes {
-		seen[c.Path] = true
-	}
-	for _, c := range all {
-		if !seen[c.Path] {
-			changes = append(changes, publish.Change{Kind: publish.Modified, Path: c.Path})
-		}
-	}
-	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
-	return changes, nil
 }
 
 // convertOne converts one changed notebook at to and lists the outputs its
@@ -775,7 +750,7 @@ func (p *Processor) outputs(ctx context.Context, source *publish.Repo, rev, nbPa
 	if err != nil || !ok {
 		return nil, err
 	}
-	if rc, err := p.repoConfig(source, rev); err == nil {
+	if rc, bad, err := sourcerepo.Config(source, rev); err == nil && bad == nil {
 		res := convert.Convert(nbPath, data, convert.Options{Layers: p.layers(rc, nbPath), Locked: p.cfg.Locked})
 		if res.Err() == nil {
 			var out []string
@@ -798,18 +773,6 @@ func (p *Processor) outputs(ctx context.Context, source *publish.Repo, rev, nbPa
 		r, nb := convert.Owner(content)
 		return convert.IsOwned(content) && r == convert.HeaderValue(repo) && nb == convert.HeaderValue(nbPath)
 	})
-}
-
-// repoConfig reads .nbpipe.yaml at a commit (none is fine).
-func (p *Processor) repoConfig(source *publish.Repo, rev string) (*convert.RepoConfig, error) {
-	data, ok, err := source.ReadFile(rev, ".nbpipe.yaml")
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return &convert.RepoConfig{}, nil
-	}
-	return convert.ParseRepoConfig(".nbpipe.yaml", data)
 }
 
 // sameHost reports whether a URL is on host (host[:port]); an empty host
