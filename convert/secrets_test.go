@@ -423,3 +423,40 @@ func TestSecretsEverywhereThatReachesOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestPresentNeedlesAgreesWithContains: the one-pass needle search finds
+// exactly what a strings.Contains per needle finds (case-insensitively for
+// folded needles), on every slice boundary of texts built around needles.
+func TestPresentNeedlesAgreesWithContains(t *testing.T) {
+	naive := func(text string) uint64 {
+		var m uint64
+		lower := strings.ToLower(text)
+		for k, n := range uniqueNeedles {
+			if n.fold && n.s != strings.ToLower(n.s) {
+				t.Fatalf("folded needle %q is not lower-case", n.s)
+			}
+			hay := text
+			if n.fold {
+				hay = lower
+			}
+			if strings.Contains(hay, n.s) {
+				m |= 1 << k
+			}
+		}
+		return m
+	}
+	texts := []string{"", "a", "@", "AK", "AKIA", "akia", "x = 'SeCrEt'\n", "PASSWORD=1 @host hooks.slack.com",
+		"print(1)\nAccountKey=abc\nGR1348941", "glpat", "glpat-", "ghp_ghs_xapp-", "eyJ", "ey", "-pwd", "-PASS"}
+	for _, n := range uniqueNeedles {
+		texts = append(texts, n.s, "x"+n.s, strings.ToUpper(n.s)+"y", n.s[:len(n.s)-1])
+	}
+	for _, text := range texts {
+		for i := 0; i <= len(text); i++ {
+			for _, s := range []string{text[i:], text[:i]} {
+				if got, want := presentNeedles(s), naive(s); got != want {
+					t.Fatalf("presentNeedles(%q) = %b, want %b", s, got, want)
+				}
+			}
+		}
+	}
+}
