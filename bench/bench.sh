@@ -18,7 +18,8 @@
 #   bench/seed_env.sh (cached venv), then bench/seed_bench.py on the same corpus,
 #   and on the same big/tiny notebooks for its added RSS (shown, not judged).
 # Targets: nbpipe notebooks/s >= 50x the seed's; nbpipe >= 200 MB/s;
-#          added RSS for the big notebook <= 150 MB.
+#          added RSS for the big notebook <= 150 MB; conversion within 10%
+#          of commit b2e803d's (bench/baseline.sh).
 #
 # Exit: 0 all targets PASS (or the one half asked for ran), 1 a target FAILed,
 #       2 something could not be measured (e.g. the Go side does not exist yet).
@@ -316,6 +317,12 @@ if e["seed_err"]:
     print(f"\nseed half FAILED: {e['seed_err']}")
 sys.exit(status)
 PY
+# Conversion against the commit before issue 7's fidelity work, and the
+# syntax check's share of it.
+if [[ $mode != seed ]]; then
+  echo "== bench/baseline.sh (conversion now vs before the syntax check)"
+  NBPIPE_CORPUS="$corpus_abs" bash bench/baseline.sh || rc=$((rc > 0 ? rc : 1))
+fi
 # The webhook server: ack latency of signed deliveries at 200/s with the
 # durable spool, and publish time on a 20,000-file, 10,000-commit target
 # against the git CLI doing the same one-file change.
