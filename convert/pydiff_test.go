@@ -14,13 +14,18 @@ import (
 	"testing"
 )
 
-// python312 finds a CPython 3.12 for the differential test: NBPIPE_PYTHON312,
-// else one under pyenv, python3.12 on PATH or the venv's python, whichever
-// first runs and is 3.12.
-func python312(t *testing.T) string {
+// python312 finds a CPython 3.12 for the differential test: NBPIPE_PYTHON312
+// (make test sets it from scripts/python312.sh, which falls back to Pyodide's
+// CPython 3.12 on Node, so the proof never skips there; one that is not 3.12
+// fails the test), else one under pyenv, python3.12 on PATH or the venv's
+// python, whichever first runs and is 3.12.
+func python312(t testing.TB) string {
 	t.Helper()
 	var cands []string
 	if p := os.Getenv("NBPIPE_PYTHON312"); p != "" {
+		if !is312(p) {
+			t.Fatalf("NBPIPE_PYTHON312=%s does not run as Python 3.12", p)
+		}
 		return p
 	}
 	home, _ := os.UserHomeDir()
@@ -35,12 +40,16 @@ func python312(t *testing.T) string {
 		cands = append(cands, filepath.Join(v, "bin", "python"))
 	}
 	for _, c := range cands {
-		out, err := exec.Command(c, "-c", "import sys; print(sys.version_info[:2] == (3, 12))").Output()
-		if err == nil && strings.TrimSpace(string(out)) == "True" {
+		if is312(c) {
 			return c
 		}
 	}
 	return ""
+}
+
+func is312(py string) bool {
+	out, err := exec.Command(py, "-c", "import sys; print(sys.version_info[:2] == (3, 12))").Output()
+	return err == nil && strings.TrimSpace(string(out)) == "True"
 }
 
 type verdict struct {
@@ -259,7 +268,7 @@ func FuzzAgainstCPython(f *testing.F) {
 		f.Add(p)
 	}
 	var oracle func(string) verdict
-	if py := python312(&testing.T{}); py != "" && os.Getenv("NBPIPE_FUZZ_CPYTHON") != "" {
+	if py := python312(f); py != "" && os.Getenv("NBPIPE_FUZZ_CPYTHON") != "" {
 		cmd := exec.Command(py, filepath.Join("testdata", "pysyntax", "compile_verdicts.py"))
 		in, _ := cmd.StdinPipe()
 		out, _ := cmd.StdoutPipe()
@@ -293,4 +302,40 @@ func FuzzAgainstCPython(f *testing.F) {
 			t.Fatalf("nbpipe accepts what CPython 3.12 rejects (%s, line %d):\n%s", v.Msg, v.Line, src)
 		}
 	})
+}
+
+// TestPyodideFallbackAgrees: scripts/python312.sh's fallback for machines
+// without a CPython 3.12 (Pyodide's CPython 3.12.7 on Node, from the npm
+// registry) gives the same verdicts as the check, so the differential proof
+// holds wherever make test runs.
+func TestPyodideFallbackAgrees(t *testing.T) {
+	if os.Getenv("NBPIPE_VENV") == "" {
+		t.Skip("NBPIPE_VENV not set: runs in the Python tier")
+	}
+	cmd := exec.Command("bash", filepath.Join("..", "scripts", "python312.sh"))
+	cmd.Env = append(os.Environ(), "NBPIPE_PYTHON312_PYODIDE=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("scripts/python312.sh: %v", err)
+	}
+	py := strings.TrimSpace(string(out))
+	if !is312(py) || !strings.Contains(py, "pyodide") {
+		t.Fatalf("the fallback %q is not Pyodide's Python 3.12", py)
+	}
+	srcs := differentialInputs(t, 1000)
+	vs := cpythonVerdicts(t, py, srcs)
+	if len(vs) != len(srcs) {
+		t.Fatalf("%d verdicts for %d inputs", len(vs), len(srcs))
+	}
+	differ := 0
+	for i, src := range srcs {
+		if err := checkPython(src); (err == nil) != vs[i].OK {
+			differ++
+			if differ <= 5 {
+				t.Errorf("Pyodide: ok=%v %q; nbpipe: %v\n%s", vs[i].OK, vs[i].Msg, err, clip(src, 300))
+			}
+		}
+	}
+	t.Logf("%d inputs through Pyodide's CPython 3.12: %d disagreements", len(srcs), differ)
 }
