@@ -59,6 +59,9 @@ func splitRepo(repo string) (string, string, error) {
 // pull-requests: write (or issues: write).
 type GitHub struct {
 	Token string
+	// TokenFor supplies a token per repository instead of Token (a GitHub
+	// App's installation token, whose comments are the App's bot's).
+	TokenFor func(ctx context.Context, repo string) (string, error)
 	// BaseURL is the API for GitHub Enterprise and tests: an API root
 	// (an Actions run's GITHUB_API_URL) or a server URL, to which
 	// /api/v3/ is added as go-github's WithEnterpriseURLs does; "" is
@@ -70,8 +73,15 @@ type GitHub struct {
 	HTTP  *http.Client
 }
 
-func (g GitHub) client() (*github.Client, error) {
-	c := github.NewClient(g.HTTP).WithAuthToken(g.Token)
+func (g GitHub) client(ctx context.Context, repo string) (*github.Client, error) {
+	token := g.Token
+	if g.TokenFor != nil {
+		var err error
+		if token, err = g.TokenFor(ctx, repo); err != nil {
+			return nil, fmt.Errorf("github: a token for %s: %w", repo, err)
+		}
+	}
+	c := github.NewClient(g.HTTP).WithAuthToken(token)
 	if g.BaseURL != "" {
 		// As publish.GitHubStatus reads the same setting: an API root
 		// (https://api.github.com, https://HOST/api/v3, an Actions run's
@@ -92,7 +102,7 @@ func (g GitHub) Upsert(ctx context.Context, repo string, pr int, body string) er
 		return err
 	}
 	body = withMarker(body)
-	c, err := g.client()
+	c, err := g.client(ctx, repo)
 	if err != nil {
 		return err
 	}

@@ -181,6 +181,24 @@ func TestGitHubCommenterContract(t *testing.T) {
 		t.Fatalf("with a known login: %v", f2.comments)
 	}
 
+	// A GitHub App: each call gets the repository's installation token,
+	// which cannot read /user, so the App's bot comment is the one.
+	var asked []string
+	app := GitHub{BaseURL: srv.URL, TokenFor: func(_ context.Context, repo string) (string, error) {
+		asked = append(asked, repo)
+		return "tok-123", nil
+	}}
+	if err := app.Upsert(ctx, "acme/notebooks", 7, "from the app"); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != "acme/notebooks" || len(f.comments) != 5 || f.comments[4]["body"] != Marker+"\nfrom the app" {
+		t.Fatalf("App token asked for %v; comments %v", asked, f.comments)
+	}
+	app.TokenFor = func(context.Context, string) (string, error) { return "", fmt.Errorf("installation not found") }
+	if err := app.Upsert(ctx, "acme/notebooks", 7, "x"); err == nil || !strings.Contains(err.Error(), "installation not found") {
+		t.Fatalf("a failed App token: %v", err)
+	}
+
 	// Errors say what failed.
 	err := (GitHub{Token: "wrong", BaseURL: srv.URL}).Upsert(ctx, "acme/notebooks", 7, "x")
 	if err == nil || !strings.Contains(err.Error(), "acme/notebooks#7") {

@@ -108,6 +108,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 		s.status[webhook.GitHub] = publish.GitHubStatus{TokenFor: app.Token, BaseURL: cfg.GitHubAPI}
+		s.comment[webhook.GitHub] = preview.GitHub{TokenFor: app.Token, BaseURL: cfg.GitHubAPI}
 	}
 	layer, err := convert.LayerFromValues("server config (convert)", cfg.Convert)
 	if err != nil {
