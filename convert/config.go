@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/robfig/cron/v3"
@@ -303,11 +304,21 @@ func (c *Config) validate() error {
 	if d, err := parseDuration(c.StatementTimeout); err != nil || d <= 0 || d%time.Second != 0 {
 		return fmt.Errorf("statement_timeout %q: want a positive whole-second duration such as 30m or 6h", c.StatementTimeout)
 	}
+	for _, tag := range c.Tags {
+		// Airflow refuses the whole DAG file at import over a long tag.
+		if n := utf8.RuneCountInString(tag); n > MaxTagLen {
+			return fmt.Errorf("tags: %.24q... is %d characters; Airflow allows at most %d", tag, n, MaxTagLen)
+		}
+	}
 	if c.Pool != "" && (len(c.Pool) > 256 || strings.IndexFunc(c.Pool, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0) {
 		return fmt.Errorf("pool %q: want a pool name", c.Pool)
 	}
 	if c.MaxActiveRuns < 1 || c.MaxActiveRuns > 1000 {
 		return fmt.Errorf("max_active_runs %d: want 1 to 1000", c.MaxActiveRuns)
+	}
+	if c.Schedule != nil && *c.Schedule == "@continuous" && c.MaxActiveRuns > 1 {
+		// Airflow refuses the DAG at import otherwise.
+		return fmt.Errorf("max_active_runs %d: a @continuous schedule allows only 1", c.MaxActiveRuns)
 	}
 	if strings.TrimSpace(c.LivyConnID) == "" {
 		return fmt.Errorf("livy_conn_id: must not be empty")
@@ -344,6 +355,10 @@ func didYouMean(s string, candidates []string) string {
 	}
 	return ""
 }
+
+// MaxTagLen is Airflow's limit on a DAG tag (TAG_MAX_LEN): a longer one is
+// an import error for the whole file.
+const MaxTagLen = 100
 
 // MaxDagIDLen bounds dag_ids so that every file named after one stays within
 // the 255-byte file name limit with its longest suffix ("_service.py"):

@@ -27,6 +27,10 @@ var triggerRules = map[string]bool{
 }
 
 // tagWords are tag names for suggestions.
+// maxTaskIDLen is Airflow's limit on a task id: a longer one fails the
+// DAG's import.
+const maxTaskIDLen = 250
+
 var tagWords = []string{"task", "retries", "parameters", "skip", "after", "timeout", "pool", "trigger_rule"}
 
 // parseTags reads tags in order; the first valid task:/retries:/timeout:/pool:/
@@ -52,6 +56,8 @@ func parseTags(t *cellTags, tags []string, cell int, r *reporter) {
 			switch {
 			case !identPattern.MatchString(val) || pyKeywords[val]:
 				bad("task name must match [A-Za-z_][A-Za-z0-9_]*")
+			case len(val) > maxTaskIDLen:
+				bad("task name is %d characters; Airflow allows at most %d", len(val), maxTaskIDLen)
 			case val == "open_session" || val == "close_session" || val == "run_notebook":
 				bad("%q is reserved for nbpipe's own tasks", val)
 			case t.task != "":

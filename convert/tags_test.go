@@ -49,6 +49,8 @@ func TestParseTagsTask(t *testing.T) {
 		{"space inside", []string{"task: a b"}, "", []tagFinding{{SevWarning, "task name must match"}}},
 		{"empty name", []string{"task:"}, "", []tagFinding{{SevWarning, "task name must match"}}},
 		{"keyword", []string{"task:class"}, "", []tagFinding{{SevWarning, "task name must match"}}},
+		{"at Airflow's length limit", []string{"task:" + strings.Repeat("t", 250)}, strings.Repeat("t", 250), nil},
+		{"over Airflow's length limit", []string{"task:" + strings.Repeat("t", 251)}, "", []tagFinding{{SevWarning, "task name is 251 characters; Airflow allows at most 250"}}},
 		{"reserved open_session", []string{"task:open_session"}, "", []tagFinding{{SevWarning, `"open_session" is reserved`}}},
 		{"reserved close_session", []string{"task:close_session"}, "", []tagFinding{{SevWarning, `"close_session" is reserved`}}},
 		{"reserved run_notebook then valid", []string{"task:run_notebook", "task:ok"}, "ok", []tagFinding{{SevWarning, `"run_notebook" is reserved`}}},

@@ -16,6 +16,7 @@
 #   NBPIPE_AIRFLOW_TRACKING_REF  branch the bundle follows (default main); it must exist before
 #                                start (see the check in start)
 #   NBPIPE_AIRFLOW_REFRESH       the bundle's refresh_interval in seconds (default 300)
+#   NBPIPE_AIRFLOW_LOCAL_SETTINGS a file installed as airflow_local_settings.py (cluster policies)
 #   NBPIPE_AIRFLOW_PORT          api-server port (default: a free loopback port)
 #   NBPIPE_PYTHON                python for the helper one-liners (default python3)
 #
@@ -180,6 +181,12 @@ start() {
     admin_pw="$(rand_hex 12)"
     viewer_pw="$(rand_hex 12)"
     mkdir -p "$dir/home/dags" "$dir/logs" "$dir/pids" "$dir/bundles"
+    if [[ -n "${NBPIPE_AIRFLOW_LOCAL_SETTINGS:-}" ]]; then
+        # Airflow puts AIRFLOW_HOME/config on sys.path and imports
+        # airflow_local_settings from it: cluster policies live there.
+        mkdir -p "$dir/home/config"
+        cp "$NBPIPE_AIRFLOW_LOCAL_SETTINGS" "$dir/home/config/airflow_local_settings.py"
+    fi
     (
         umask 077
         "$python" -c 'import json, sys; print(json.dumps({"admin": sys.argv[1], "viewer": sys.argv[2]}))' \

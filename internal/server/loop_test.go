@@ -60,9 +60,13 @@ func newLoopEnv(t *testing.T) *loopEnv {
 	e.livy = livytest.Start(t)
 	// The bundle's own refresh is 300 s, Airflow's default: nbpipe must not
 	// wait for it (only the very first DAG of the empty bundle does).
+	policy, err := filepath.Abs(filepath.Join("testdata", "airflow_local_settings.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.af = airflowtest.Start(t, venv, e.g.URL+"/nbpipe/dags.git", "300",
-		"AIRFLOW_CONN_LIVY_E2E="+strings.Replace(e.livy, "http://", "livy://", 1))
-	var err error
+		"AIRFLOW_CONN_LIVY_E2E="+strings.Replace(e.livy, "http://", "livy://", 1),
+		"NBPIPE_AIRFLOW_LOCAL_SETTINGS="+policy)
 	if e.l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +197,9 @@ func TestWholeLoopOnRealGiteaAirflowAndLivy(t *testing.T) {
 		// Fails on Spark: the status names the task and the error.
 		"bad.ipynb": meta(map[string]any{"trigger": true, "wait": true, "retries": 0},
 			cell("raise ValueError('boom from the notebook')\n")),
-		// Converts, but Airflow refuses to import it (a tag over Airflow's
-		// 100 characters): a failure status with Airflow's trace, no run.
-		"broken_import.ipynb": meta(map[string]any{"trigger": true, "wait": true, "tags": []string{strings.Repeat("t", 101)}},
+		// Converts, but Airflow refuses to import it (the cluster's policy
+		// refuses its tag): a failure status with Airflow's error, no run.
+		"broken_import.ipynb": meta(map[string]any{"trigger": true, "wait": true, "tags": []string{"unreviewed"}},
 			cell("x = 1\n")),
 		// Not asked to trigger: published, nothing else.
 		"plain.ipynb": meta(map[string]any{}, cell("y = 2\n")),
@@ -224,7 +228,7 @@ func TestWholeLoopOnRealGiteaAirflowAndLivy(t *testing.T) {
 		t.Fatalf("bad: %+v", bad)
 	}
 	imp := e.g.waitFinal("nbpipe/notebooks", first, "nbpipe/airflow/broken_import", 4*time.Minute)
-	if imp.Status != "failure" || !strings.Contains(imp.Description, "import error") || !strings.Contains(imp.Description, "tag cannot be longer than 100 characters") {
+	if imp.Status != "failure" || !strings.Contains(imp.Description, "import error") || !strings.Contains(imp.Description, "AirflowClusterPolicyViolation: DAG broken_import is tagged unreviewed") {
 		t.Fatalf("broken_import: %+v", imp)
 	}
 	if n := e.runCount("broken_import"); n != 0 {

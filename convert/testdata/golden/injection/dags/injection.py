@@ -139,7 +139,14 @@ def _run_code(session_id, code, what):
     endpoint = f"/sessions/{session_id}/statements"
     statement = _livy("POST", endpoint, {"code": code, "kind": "pyspark"})
     deadline = time.monotonic() + STATEMENT_TIMEOUT_SECONDS
-    while statement["state"] in ("waiting", "running", "cancelling"):
+    rereads = 0
+    while statement["state"] in ("waiting", "running", "cancelling") or (
+        # Livy can report a statement available a moment before its output.
+        statement["state"] == "available"
+        and statement.get("output") is None
+        and rereads < 10
+    ):
+        rereads += statement["state"] == "available"
         if time.monotonic() > deadline:
             try:
                 _livy("POST", f"{endpoint}/{statement['id']}/cancel", {})
