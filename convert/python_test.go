@@ -206,8 +206,8 @@ func TestRealAirflowDAGShape(t *testing.T) {
 			"join":          {upstream: []string{"evens", "odds"}, retries: 2, timeout: 300},
 			"close_session": {upstream: []string{"join", "open_session"}, retries: 3, is_teardown: true},
 		},
-		// word_count's retries:0 tag has no effect in batch mode (a warning).
-		"word_count":         {"run_notebook": {retries: 3}},
+		// word_count sets retries: 0 in its front matter.
+		"word_count":         {"run_notebook": {retries: 0}},
 		"batch.tags-example": {"run_notebook": {retries: 4, timeout: 3600, pool: "etl"}},
 	}
 	seen := 0

@@ -226,7 +226,7 @@ with DAG(
     params={},
     default_args={
         "owner": "nbpipe",
-        "retries": 3,
+        "retries": 0,
         "retry_delay": timedelta(seconds=300),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(hours=1),
