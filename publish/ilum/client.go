@@ -242,3 +242,31 @@ func excerpt(s, token string) string {
 	}
 	return s
 }
+
+// findByName looks a group or schedule up by name: GET /{kind}/name/{name}.
+func findByName[T any](ctx context.Context, c *Client, kind, name string) (T, bool, error) {
+	var info T
+	err := c.do(ctx, request{method: http.MethodGet, path: "/" + kind + "/name/" + url.PathEscape(name)}, &info)
+	if NotFound(err) {
+		return info, false, nil
+	}
+	return info, err == nil, err
+}
+
+// create makes a group or schedule: a multipart POST /{kind} whose answer
+// names the new id in idField.
+func (c *Client) create(ctx context.Context, kind, idField string, fs fields, file upload) (string, error) {
+	ct, body, err := multipartBody(fs, file)
+	if err != nil {
+		return "", err
+	}
+	var out map[string]any
+	if err := c.do(ctx, request{http.MethodPost, "/" + kind, ct, body}, &out); err != nil {
+		return "", err
+	}
+	id, _ := out[idField].(string)
+	if id == "" {
+		return "", fmt.Errorf("POST %s/%s: %w: no %s in the answer", apiPrefix, kind, ErrBadResponse, idField)
+	}
+	return id, nil
+}

@@ -159,7 +159,7 @@ func (c *Client) ensureSchedule(ctx context.Context, s ScheduleSpec) (Schedule, 
 		return Schedule{}, err
 	}
 	sc := Schedule{Name: s.Name}
-	info, found, err := c.findSchedule(ctx, s.Name)
+	info, found, err := findByName[scheduleInfo](ctx, c, "schedule", s.Name)
 	if err != nil {
 		return sc, err
 	}
@@ -191,9 +191,9 @@ func (c *Client) ensureSchedule(ctx context.Context, s ScheduleSpec) (Schedule, 
 		keepState = strings.ToUpper(info.State)
 		sc = Schedule{Name: s.Name, Replaced: true}
 	}
-	id, err := c.createSchedule(ctx, p)
+	id, err := c.create(ctx, "schedule", "scheduleId", p.create, p.file)
 	if isStatus(err, http.StatusConflict) {
-		if info, found, ferr := c.findSchedule(ctx, s.Name); ferr == nil && found && info.id() != "" &&
+		if info, found, ferr := findByName[scheduleInfo](ctx, c, "schedule", s.Name); ferr == nil && found && info.id() != "" &&
 			readMarks(info.Tags, info.Description) == p.marks {
 			sc.ID, sc.URL, sc.State = info.id(), c.ScheduleURL(info.id()), info.State
 			return sc, nil
@@ -211,30 +211,4 @@ func (c *Client) ensureSchedule(ctx context.Context, s ScheduleSpec) (Schedule, 
 		sc.State = keepState
 	}
 	return sc, nil
-}
-
-func (c *Client) findSchedule(ctx context.Context, name string) (scheduleInfo, bool, error) {
-	var info scheduleInfo
-	err := c.do(ctx, request{method: http.MethodGet, path: "/schedule/name/" + url.PathEscape(name)}, &info)
-	if NotFound(err) {
-		return info, false, nil
-	}
-	return info, err == nil, err
-}
-
-func (c *Client) createSchedule(ctx context.Context, p schedulePlan) (string, error) {
-	ct, body, err := multipartBody(p.create, p.file)
-	if err != nil {
-		return "", err
-	}
-	var out struct {
-		ScheduleID string `json:"scheduleId"`
-	}
-	if err := c.do(ctx, request{http.MethodPost, "/schedule", ct, body}, &out); err != nil {
-		return "", err
-	}
-	if out.ScheduleID == "" {
-		return "", fmt.Errorf("POST %s/schedule: %w: no scheduleId in the answer", apiPrefix, ErrBadResponse)
-	}
-	return out.ScheduleID, nil
 }

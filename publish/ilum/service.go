@@ -166,7 +166,7 @@ func (c *Client) ensureService(ctx context.Context, s ServiceSpec) (Group, error
 		return Group{}, err
 	}
 	g := Group{Name: s.Name, Class: p.class}
-	info, found, err := c.findGroup(ctx, s.Name)
+	info, found, err := findByName[groupInfo](ctx, c, "group", s.Name)
 	if err != nil {
 		return g, err
 	}
@@ -199,11 +199,11 @@ func (c *Client) ensureService(ctx context.Context, s ServiceSpec) (Group, error
 			g.ID, g.URL, g.State = "", "", ""
 		}
 	}
-	id, err := c.createGroup(ctx, p)
+	id, err := c.create(ctx, "group", "groupId", p.create, p.file)
 	if isStatus(err, http.StatusConflict) {
 		// The name is taken after all: a create that raced this one, or an
 		// answer lost on the way back. Take the group if it is this spec.
-		if info, found, ferr := c.findGroup(ctx, s.Name); ferr == nil && found && info.id() != "" &&
+		if info, found, ferr := findByName[groupInfo](ctx, c, "group", s.Name); ferr == nil && found && info.id() != "" &&
 			readMarks(info.Tags, info.Description) == p.marks && !strings.EqualFold(info.State, "ARCHIVED") {
 			g.ID, g.URL, g.State = info.id(), c.GroupURL(info.id()), info.State
 			return g, nil
@@ -214,33 +214,6 @@ func (c *Client) ensureService(ctx context.Context, s ServiceSpec) (Group, error
 	}
 	g.ID, g.URL, g.Created = id, c.GroupURL(id), true
 	return g, nil
-}
-
-// findGroup looks a group up by name: GET /group/name/{name}.
-func (c *Client) findGroup(ctx context.Context, name string) (groupInfo, bool, error) {
-	var info groupInfo
-	err := c.do(ctx, request{method: http.MethodGet, path: "/group/name/" + url.PathEscape(name)}, &info)
-	if NotFound(err) {
-		return info, false, nil
-	}
-	return info, err == nil, err
-}
-
-func (c *Client) createGroup(ctx context.Context, p servicePlan) (string, error) {
-	ct, body, err := multipartBody(p.create, p.file)
-	if err != nil {
-		return "", err
-	}
-	var out struct {
-		GroupID string `json:"groupId"`
-	}
-	if err := c.do(ctx, request{http.MethodPost, "/group", ct, body}, &out); err != nil {
-		return "", err
-	}
-	if out.GroupID == "" {
-		return "", fmt.Errorf("POST %s/group: %w: no groupId in the answer", apiPrefix, ErrBadResponse)
-	}
-	return out.GroupID, nil
 }
 
 // removeGroup stops (unless ARCHIVED) and deletes a group. A group that is
