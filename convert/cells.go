@@ -12,6 +12,7 @@ const (
 	kernelPython    kernelMode = iota // IPython: a cell without magic is plain Python
 	kernelSparkPy                     // sparkmagic PySpark kernels: a cell without magic runs in Spark
 	kernelSynapsePy                   // Synapse PySpark: like sparkmagic, but %%spark means Scala
+	kernelSynapseSQL                  // Synapse Spark SQL: a cell without magic is Spark SQL
 	kernelForeign                     // another language: a cell without magic is that language
 )
 
@@ -35,6 +36,12 @@ func checkKernel(k Kernel) (kernelInfo, error) {
 	case name == "sparkkernel" || strings.HasPrefix(name, "sparkkernel_") || strings.Contains(name, "spark_magic_scala") || name == "spylon-kernel" || lang == "scala":
 		return kernelInfo{mode: kernelForeign, lang: "Scala"}, nil
 	case strings.HasPrefix(name, "synapse_pyspark"):
+		return kernelInfo{mode: kernelSynapsePy}, nil
+	case k.Synapse && (lang == "sql" || lang == "sparksql"):
+		// Synapse runs such a notebook's cells with Spark SQL; a SQL kernel
+		// elsewhere (Azure Data Studio's T-SQL) is another dialect.
+		return kernelInfo{mode: kernelSynapseSQL}, nil
+	case k.Synapse && (lang == "" || lang == "python" || lang == "pyspark"):
 		return kernelInfo{mode: kernelSynapsePy}, nil
 	case strings.Contains(name, "pyspark") || lang == "pyspark":
 		return kernelInfo{mode: kernelSparkPy}, nil
@@ -145,6 +152,8 @@ func classify(c *Cell, k kernelInfo, sess *sessions) classified {
 			switch mode {
 			case kernelSparkPy, kernelSynapsePy:
 				out.kind = kindSpark
+			case kernelSynapseSQL:
+				out.kind = kindSQL
 			default:
 				out.kind = kindPlain
 			}
@@ -166,7 +175,7 @@ func classify(c *Cell, k kernelInfo, sess *sessions) classified {
 		case "spark":
 			lang := strings.ToLower(magicOption(args, "-l", "--language"))
 			switch {
-			case mode == kernelSynapsePy:
+			case mode == kernelSynapsePy || mode == kernelSynapseSQL:
 				out.kind, out.dropWhy = "scala", "%%spark is a Scala cell in Synapse"
 			case sess.other(magicOption(args, "-s", "--session")) != "":
 				out.kind = kindSpark

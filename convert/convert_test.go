@@ -218,7 +218,6 @@ func TestCorpusOutcomes(t *testing.T) {
 		"Synapse__Introduction_to_Azure_Synapse_Studio_Notebooks.ipynb":               convert.CodeEmpty,
 		"Synapse__Migrate_snowflake_schema.ipynb":                                     convert.CodeKernel,
 		"Synapse__PySpark_03_Read_and_write_from_SQL_pool_table.ipynb":                convert.CodeKernel,
-		"Synapse__SparkSQL_08_Creating_an_unmanaged_Spark_Table.ipynb":                convert.CodeKernel,
 		"Synapse__covid-ecdc.ipynb":                                                   convert.CodeKernel,
 		"docker-spark-iceberg__Iceberg_Java_API.ipynb":                                convert.CodeKernel,
 		"docker-spark-iceberg__Table_Maintenance_Spark_Procedures.ipynb":              convert.CodeKernel,

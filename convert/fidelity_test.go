@@ -222,6 +222,54 @@ func TestSniffJupytext(t *testing.T) {
 	}
 }
 
+// TestSynapseNotebooks: a notebook Synapse Studio saved (saveOutput or
+// synapse_widget in its metadata, often no kernelspec) runs its cells in a
+// Spark pool in the notebook's language, so Spark SQL cells convert; a SQL
+// kernel elsewhere (Azure Data Studio's T-SQL) is still refused.
+func TestSynapseNotebooks(t *testing.T) {
+	nb := func(meta map[string]any, cells ...string) []byte {
+		var cs []map[string]any
+		for _, c := range cells {
+			cs = append(cs, map[string]any{"cell_type": "code", "metadata": map[string]any{}, "source": c, "outputs": []any{}})
+		}
+		data, _ := json.Marshal(map[string]any{"nbformat": 4, "nbformat_minor": 2, "metadata": meta, "cells": cs})
+		return data
+	}
+	sqlLang := map[string]any{"name": "sql"}
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		want   string // in the job file, or the error
+		errors bool
+	}{
+		{"Spark SQL language", nb(map[string]any{"saveOutput": true, "language_info": sqlLang}, "SELECT 1 AS one"), `spark.sql("SELECT 1 AS one")`, false},
+		{"Spark SQL, with the widget marker", nb(map[string]any{"synapse_widget": map[string]any{}, "language_info": map[string]any{"name": "sparksql"}}, "DROP TABLE IF EXISTS t"), `spark.sql("DROP TABLE IF EXISTS t")`, false},
+		{"T-SQL kernel", nb(map[string]any{"kernelspec": map[string]any{"name": "SQL", "language": "sql"}, "language_info": sqlLang}, "select top 10 * from t"), "SQL of the kernel's own dialect", true},
+		{"SQL without Synapse", nb(map[string]any{"language_info": sqlLang}, "SELECT 1"), "SQL of the kernel's own dialect", true},
+		{"Synapse Python: %%spark is Scala", nb(map[string]any{"saveOutput": false, "language_info": map[string]any{"name": "python"}}, "x = 1", "%%spark\nval y = 2"), "x = 1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := LayerFromValues("t", map[string]any{"targets": []string{"pyfile"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := Convert("s.ipynb", tc.data, Options{Layers: []Layer{l}})
+			if tc.errors {
+				if res.Err() == nil || !hasFinding(res, SevError, tc.want) {
+					t.Fatalf("want an error %q: %v", tc.want, res.Findings)
+				}
+				return
+			}
+			if err := res.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if job := string(res.Files[0].Content); !strings.Contains(job, tc.want) {
+				t.Errorf("job file lacks %s:\n%s", tc.want, job)
+			}
+		})
+	}
+}
+
 func taggedNotebook(meta map[string]any, cells ...map[string]any) []byte {
 	md := map[string]any{}
 	if meta != nil {

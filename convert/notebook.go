@@ -26,6 +26,9 @@ type Notebook struct {
 type Kernel struct {
 	Name     string // kernelspec.name
 	Language string // kernelspec.language, else language_info.name, lower case
+	// Synapse is true for a notebook saved by Azure Synapse Studio, whose
+	// cells run in a Spark pool in the notebook's language.
+	Synapse bool
 }
 
 // Cell is one notebook cell. Index is its position among all cells (0-based).
@@ -85,6 +88,9 @@ type rawMeta struct {
 	Kernelspec   jsontext.Value `json:"kernelspec"`
 	LanguageInfo jsontext.Value `json:"language_info"`
 	Nbpipe       jsontext.Value `json:"nbpipe"`
+	// Azure Synapse Studio writes these (and often no kernelspec).
+	SaveOutput    jsontext.Value `json:"saveOutput"`
+	SynapseWidget jsontext.Value `json:"synapse_widget"`
 }
 
 type rawNotebook struct {
@@ -203,6 +209,7 @@ func (nb *Notebook) readMetadata(b jsontext.Value) error {
 	}
 	_ = json.Unmarshal(md.LanguageInfo, &li)
 	nb.Kernel.Name = ks.Name
+	nb.Kernel.Synapse = len(md.SaveOutput) > 0 || len(md.SynapseWidget) > 0 || strings.HasPrefix(strings.ToLower(ks.Name), "synapse_")
 	nb.Kernel.Language = strings.ToLower(ks.Language)
 	if nb.Kernel.Language == "" {
 		nb.Kernel.Language = strings.ToLower(li.Name)
