@@ -9,11 +9,11 @@ import (
 type kernelMode int
 
 const (
-	kernelPython    kernelMode = iota // IPython: a cell without magic is plain Python
-	kernelSparkPy                     // sparkmagic PySpark kernels: a cell without magic runs in Spark
-	kernelSynapsePy                   // Synapse PySpark: like sparkmagic, but %%spark means Scala
-	kernelSynapseSQL                  // Synapse Spark SQL: a cell without magic is Spark SQL
-	kernelForeign                     // another language: a cell without magic is that language
+	kernelPython     kernelMode = iota // IPython: a cell without magic is plain Python
+	kernelSparkPy                      // sparkmagic PySpark kernels: a cell without magic runs in Spark
+	kernelSynapsePy                    // Synapse PySpark: like sparkmagic, but %%spark means Scala
+	kernelSynapseSQL                   // Synapse Spark SQL: a cell without magic is Spark SQL
+	kernelForeign                      // another language: a cell without magic is that language
 )
 
 // kernelInfo is how a notebook's kernel reads its cells.
