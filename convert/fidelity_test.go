@@ -181,6 +181,35 @@ func TestJupytextPercent(t *testing.T) {
 	}
 }
 
+// TestJupytextCellMagics: jupytext writes a %%sql (or %%bash, ...) cell of
+// a Python notebook as a marker with language="sql" and magic_args, its
+// body commented out; it is read back as the magic cell it was.
+func TestJupytextCellMagics(t *testing.T) {
+	src := "# ---\n# jupyter:\n#   kernelspec:\n#     name: python3\n#   language_info:\n#     name: python\n# ---\n\n" +
+		"# %% language=\"sql\"\n#\n# CREATE DATABASE IF NOT EXISTS nyc\n\n" +
+		"# %% magic_args=\"-o top -q\" language=\"sql\"\n# SELECT 1 AS one\n\n" +
+		"# %% language=\"sh\"\n# ls /tmp\n\n" +
+		"# %% language=\"python\"\nx = 1\n"
+	nb, err := ParseJupytext("m.py", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range nb.Cells {
+		got = append(got, c.Source)
+	}
+	want := []string{"%%sql\n\nCREATE DATABASE IF NOT EXISTS nyc", "%%sql -o top -q\nSELECT 1 AS one", "%%sh\nls /tmp", "x = 1"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("cells\n%q\nwant\n%q", got, want)
+	}
+	if nb.Kernel.Name != "python3" || nb.Kernel.Language != "python" {
+		t.Errorf("kernel from the header: %+v", nb.Kernel)
+	}
+	if _, err := ParseJupytext("m.py", []byte("# %% language=sql\nx\n")); err == nil || !strings.Contains(err.Error(), "cell 1: language=sql is not a JSON string") {
+		t.Errorf("an unquoted language: %v", err)
+	}
+}
+
 func TestSniffJupytext(t *testing.T) {
 	header := func(body string) string { return "# ---\n" + body + "# ---\n\n# %%\nx = 1\n" }
 	for _, tc := range []struct {

@@ -100,6 +100,10 @@ func pathExt(p string) string {
 	return p[i:]
 }
 
+// pythonLanguages are the cell languages jupytext leaves as code in a .py
+// script: no magic line, body not commented.
+var pythonLanguages = map[string]bool{"python": true, "python3": true, "ipython": true, "ipython3": true}
+
 // cellMarker matches jupytext's percent cell marker: "# %%" then a space and
 // options, or the end of the line ("# %%time" is a commented cell magic).
 var cellMarker = regexp.MustCompile(`^#\s*%%(?:[ \t](.*))?$`)
@@ -142,6 +146,9 @@ func ParseJupytext(path string, data []byte) (*Notebook, error) {
 		typ  string
 		tags []string
 		body []string
+		// Jupytext writes a %%sql (or %%bash, ...) cell as a marker with
+		// language="sql" and magic_args, and comments its body out.
+		lang, magicArgs string
 	}
 	var cur *pending
 	flush := func() {
@@ -155,7 +162,8 @@ func ParseJupytext(path string, data []byte) (*Notebook, error) {
 		for len(body) > 0 && strings.TrimSpace(body[0]) == "" && cur.typ != "code" {
 			body = body[1:]
 		}
-		if cur.typ != "code" {
+		magicCell := cur.typ == "code" && cur.lang != "" && !pythonLanguages[strings.ToLower(cur.lang)]
+		if cur.typ != "code" || magicCell {
 			for k, l := range body {
 				switch {
 				case strings.HasPrefix(l, "# "):
@@ -170,6 +178,14 @@ func ParseJupytext(path string, data []byte) (*Notebook, error) {
 					body[k] = m[1] + m[2]
 				}
 			}
+		}
+		if magicCell {
+			// Back to the cell jupytext read: the magic line, then the body.
+			magic := "%%" + cur.lang
+			if cur.magicArgs != "" {
+				magic += " " + cur.magicArgs
+			}
+			body = append([]string{magic}, body...)
 		}
 		nb.Cells = append(nb.Cells, Cell{Index: len(nb.Cells), Type: cur.typ, Source: strings.Join(body, "\n"), Tags: cur.tags})
 		cur = nil
@@ -186,10 +202,22 @@ func ParseJupytext(path string, data []byte) (*Notebook, error) {
 				cur.typ = "raw"
 			}
 			for _, kv := range markerMeta.FindAllStringSubmatch(opts, -1) {
-				if kv[1] == "tags" {
+				switch kv[1] {
+				case "tags":
 					if err := stdjson.Unmarshal([]byte(kv[2]), &cur.tags); err != nil {
 						nb.Cells = append(nb.Cells, Cell{}) // keep numbering honest in the error
 						return nil, fmt.Errorf("%s: cell %d: tags=%s is not a JSON list of strings", path, len(nb.Cells), kv[2])
+					}
+				case "language", "magic_args":
+					var v string
+					if err := stdjson.Unmarshal([]byte(kv[2]), &v); err != nil {
+						nb.Cells = append(nb.Cells, Cell{})
+						return nil, fmt.Errorf("%s: cell %d: %s=%s is not a JSON string", path, len(nb.Cells), kv[1], kv[2])
+					}
+					if kv[1] == "language" {
+						cur.lang = v
+					} else {
+						cur.magicArgs = v
 					}
 				}
 			}
@@ -211,33 +239,33 @@ func ParseJupytext(path string, data []byte) (*Notebook, error) {
 // jupyter.nbpipe (the notebook's metadata.nbpipe).
 func (nb *Notebook) jupytextHeader(lines []string) error {
 	var h struct {
-		Jupyter struct {
-			Kernelspec struct {
-				Name     string `yaml:"name"`
-				Language string `yaml:"language"`
-			} `yaml:"kernelspec"`
-			Nbpipe   any `yaml:"nbpipe"`
-			Jupytext struct {
-				Text struct {
-					Format string `yaml:"format_name"`
-				} `yaml:"text_representation"`
-			} `yaml:"jupytext"`
-		} `yaml:"jupyter"`
+		Jupyter any `yaml:"jupyter"`
 	}
 	if err := yaml.Unmarshal([]byte(uncomment(lines)), &h); err != nil {
 		return fmt.Errorf("invalid Jupytext header: %s", yamlErrText(err))
 	}
-	if f := h.Jupyter.Jupytext.Text.Format; f != "" && f != "percent" {
+	if h.Jupyter == nil {
+		return nil
+	}
+	// jupyter: is the notebook's metadata, as jupytext writes it: read it
+	// as a .ipynb's (kernelspec, language_info, Synapse's keys, nbpipe).
+	js, err := stdjson.Marshal(h.Jupyter)
+	if err != nil {
+		return fmt.Errorf("invalid Jupytext header: jupyter: %v", err)
+	}
+	var meta struct {
+		Jupytext struct {
+			Text struct {
+				Format string `json:"format_name"`
+			} `json:"text_representation"`
+		} `json:"jupytext"`
+	}
+	_ = stdjson.Unmarshal(js, &meta)
+	if f := meta.Jupytext.Text.Format; f != "" && f != "percent" {
 		return fmt.Errorf("the Jupytext header says the %q format; nbpipe reads the percent format (jupytext --update --to py:percent)", f)
 	}
-	nb.Kernel.Name = h.Jupyter.Kernelspec.Name
-	nb.Kernel.Language = strings.ToLower(h.Jupyter.Kernelspec.Language)
-	if h.Jupyter.Nbpipe != nil {
-		js, err := stdjson.Marshal(h.Jupyter.Nbpipe)
-		if err != nil {
-			return fmt.Errorf("invalid Jupytext header: jupyter.nbpipe: %v", err)
-		}
-		nb.Metadata = js
+	if err := nb.readMetadata(js); err != nil {
+		return fmt.Errorf("invalid Jupytext header: jupyter: %v", err)
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates (once) the cached virtualenv used by nbpipe's Python verification tier:
 # real Airflow 3 (DagBag, and the Git DAG bundle scripts/airflow.sh runs), ruff,
-# black, PySpark and the Ilum job API.
+# black, PySpark, the Ilum job API and jupytext.
 #
 #   scripts/pyenv.sh            -> builds or reuses the venv, prints its path last
 #
@@ -73,6 +73,7 @@ from airflow.providers.git.bundles.git import GitDagBundle  # noqa: F401
 from airflow.providers.standard.operators.python import PythonOperator  # noqa: F401
 from airflow.sdk import DAG, Param  # noqa: F401
 from ilum.api import IlumJob  # noqa: F401
+import jupytext  # noqa: F401
 
 print("smoke ok: airflow", airflow.__version__, "pyspark", pyspark.__version__)
 EOF

@@ -49,7 +49,8 @@ the notebook, as it is on disk, to the current branch of the git repository
 it lives in (linked work trees too). Other staged or modified files stay as
 they were, in the index too. --push then
 pushes the branch to its upstream (branch.<name>.remote, else origin); nbpipe
-converts it there on push.
+converts it there on push. For a Jupytext .py script the settings go under
+jupyter.nbpipe in its commented YAML header (one is added when it has none).
 
 --set takes any key of the front matter with a YAML value (--set
 spark_conf='{spark.sql.shuffle.partitions: "64"}'); --schedule none (or null)
@@ -122,8 +123,9 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	nbPath := paths[0]
-	if !convert.IsNotebookPath(filepath.Base(nbPath)) {
-		fmt.Fprintf(stderr, "nbpipe export: %s is not a .ipynb notebook\n", nbPath)
+	script := convert.IsScriptPath(filepath.Base(nbPath))
+	if !convert.IsNotebookPath(filepath.Base(nbPath)) && !script {
+		fmt.Fprintf(stderr, "nbpipe export: %s is not a notebook (.ipynb, or a Jupytext .py script)\n", nbPath)
 		return 2
 	}
 
@@ -214,7 +216,11 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 
-	updated, merged, err := setNbpipeMetadata(old, settings, unsets)
+	set, where := setNbpipeMetadata, "metadata.nbpipe"
+	if script {
+		set, where = setJupytextNbpipe, "jupyter.nbpipe"
+	}
+	updated, merged, err := set(old, settings, unsets)
 	if err != nil {
 		fmt.Fprintf(stderr, "nbpipe export: %s: %v\n", name, err)
 		return 1
@@ -229,7 +235,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "%s: metadata.nbpipe %s\n", name, compactJSON(merged))
+	fmt.Fprintf(stdout, "%s: %s %s\n", name, where, compactJSON(merged))
 	if *noCommit {
 		return 0
 	}
