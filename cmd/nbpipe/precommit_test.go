@@ -151,6 +151,9 @@ func TestPreCommitHookRunsNbpipeCheck(t *testing.T) {
 	writeFile(t, filepath.Join(proj, "good.ipynb"), goodNotebook)
 	writeFile(t, filepath.Join(proj, "notebooks", "bad.ipynb"), badNotebook)
 	writeFile(t, filepath.Join(proj, "README.md"), "not a notebook\n")
+	// .py files reach the hook; only Jupytext notebooks are checked.
+	writeFile(t, filepath.Join(proj, "util.py"), "# %%\ndef helper():\n    return 1\n")
+	writeFile(t, filepath.Join(proj, "notebooks", "bad_script.py"), "# ---\n# jupyter:\n#   kernelspec:\n#     name: python3\n# ---\n\n# %%\nval total = 1\n")
 	gitIn(t, proj, "add", "-A")
 
 	// Share the Go module cache: pre-commit points GOPATH at its own
@@ -194,6 +197,10 @@ func TestPreCommitHookRunsNbpipeCheck(t *testing.T) {
 	if strings.Contains(out, "good.ipynb:") {
 		t.Errorf("the good notebook has a finding:\n%s", out)
 	}
+	code, out = run(pc, "run", "--files", "util.py", "notebooks/bad_script.py")
+	if code != 1 || !strings.Contains(out, "\nnotebooks/bad_script.py:cell 1:line 1: error: ") || strings.Contains(out, "util.py:") {
+		t.Fatalf("a bad Jupytext script and a module: exit %d, want 1 with the script's finding only\n%s", code, out)
+	}
 	code, out = run(pc, "run", "--files", "README.md")
 	if code != 0 || !regexpMatch(`nbpipe check\.+\(no files to check\)Skipped`, out) {
 		t.Errorf("a non-notebook reached the hook: exit %d\n%s", code, out)
@@ -208,11 +215,11 @@ func TestPreCommitHookRunsNbpipeCheck(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "notebooks/bad.ipynb:cell 2:line 2: error: ") {
 		t.Fatalf("git commit with a bad notebook: exit %d\n%s", code, out)
 	}
-	gitIn(t, proj, "rm", "-q", "--cached", "notebooks/bad.ipynb")
+	gitIn(t, proj, "rm", "-q", "--cached", "notebooks/bad.ipynb", "notebooks/bad_script.py")
 	if code, out := run("git", "commit", "-q", "-m", "good only"); code != 0 {
 		t.Fatalf("git commit of the good notebook: exit %d\n%s", code, out)
 	}
-	if files := gitIn(t, proj, "ls-tree", "-r", "--name-only", "HEAD"); strings.Contains(files, "bad.ipynb") || !strings.Contains(files, "good.ipynb") {
+	if files := gitIn(t, proj, "ls-tree", "-r", "--name-only", "HEAD"); strings.Contains(files, "bad") || !strings.Contains(files, "good.ipynb") || !strings.Contains(files, "util.py") {
 		t.Errorf("committed: %s", files)
 	}
 }
