@@ -86,7 +86,12 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	// A .py file is checked when a push would convert it: named ones too, so
 	// the pre-commit hook can pass every staged .py file.
-	files = scriptNotebooks(files)
+	files, skipped := scriptNotebooks(files)
+	if !*quiet {
+		for _, f := range skipped {
+			fmt.Fprintf(stderr, "nbpipe check: %s: skipped: a .py file without a Jupytext header, or the paired copy of a .ipynb checked too\n", f.name)
+		}
+	}
 	results, failed := convertAll(ctx, files, serverLayer)
 	warnings := 0
 	for _, r := range results {

@@ -225,6 +225,13 @@ func TestJupytextScriptsInWalks(t *testing.T) {
 			t.Errorf("check %v: exit %d, notebooks %v", args, code, got)
 		}
 	}
+	// A named module is said to be skipped (not with -q, as pre-commit runs it).
+	if code, _, stderr := runCLI(t, "check", filepath.Join(src, "util.py")); code != 0 || !strings.Contains(stderr, "util.py: skipped: a .py file without a Jupytext header") {
+		t.Errorf("check util.py: exit %d\n%s", code, stderr)
+	}
+	if _, _, stderr := runCLI(t, "check", "-q", filepath.Join(src, "util.py")); strings.Contains(stderr, "skipped") {
+		t.Errorf("check -q util.py: %s", stderr)
+	}
 	out := t.TempDir()
 	if code, stdout, stderr := runCLI(t, "convert", "--out", out, filepath.Join(src, "util.py")); code != 0 {
 		t.Fatalf("a named script with cells: exit %d\n%s%s", code, stdout, stderr)

@@ -186,31 +186,32 @@ func collect(fsys fs.FS, root, label string, forced *convert.RepoConfig) ([]note
 		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return scriptNotebooks(out), nil
+	out, _ = scriptNotebooks(out)
+	return out, nil
 }
 
 // scriptNotebooks drops the .py files of a walk that are not notebooks: those
 // without a Jupytext header, and paired copies of a .ipynb that is there too
-// (the same rule a push follows). A file that cannot be read stays, so its
-// error is reported.
-func scriptNotebooks(files []notebookFile) []notebookFile {
+// (the same rule a push follows), and returns them as skipped. A file that
+// cannot be read stays, so its error is reported.
+func scriptNotebooks(files []notebookFile) (kept, skipped []notebookFile) {
 	ipynb := map[string]bool{}
 	for _, f := range files {
 		if convert.IsNotebookPath(f.file) {
 			ipynb[convert.NotebookStem(f.file)] = true
 		}
 	}
-	kept := files[:0]
 	for _, f := range files {
 		if !convert.IsNotebookPath(f.file) {
 			data, err := fs.ReadFile(f.fsys, f.file)
 			if err == nil && !convert.ScriptIsNotebook(data, ipynb[convert.NotebookStem(f.file)]) {
+				skipped = append(skipped, f)
 				continue
 			}
 		}
 		kept = append(kept, f)
 	}
-	return kept
+	return kept, skipped
 }
 
 // convertAll converts every notebook; one failure never stops the others. A
