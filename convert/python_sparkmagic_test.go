@@ -16,15 +16,24 @@ import (
 //     are %%sql. It reads hivesampletable (an HDInsight sample); a
 //     temporary view stands in for it.
 //   - a Synapse Studio notebook whose language is Spark SQL (cells without
-//     a magic are SQL), with a %%pyspark cell and an assert_true check.
+//     a magic are SQL), with a %%pyspark cell and an assert_true check;
+//   - one whose SQL check fails, which must fail the job and the service.
 func TestOtherKernelsRunInPySpark(t *testing.T) {
 	v := venv(t)
+	// A Synapse Spark SQL notebook whose SQL check fails: the job must fail.
+	failing := filepath.Join(t.TempDir(), "failing_check.ipynb")
+	if err := os.WriteFile(failing, []byte(`{"nbformat": 4, "nbformat_minor": 2, "metadata": {"saveOutput": true, "language_info": {"name": "sql"}},
+ "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": "SELECT assert_true(1 = 2, 'the check failed as it should') AS ok"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, path, setup string
+		wantFail          string // in the failed run's output
 	}{
 		{"sparkmagic Spark kernel", filepath.Join(corpusDir(t), "sparkmagic__Spark_Kernel.ipynb"),
-			"CREATE OR REPLACE TEMP VIEW hivesampletable AS SELECT * FROM VALUES (1, 'a'), (2, 'b') AS t(clientid, querytime)"},
-		{"Synapse Spark SQL", filepath.Join("testdata", "notebooks", "probe_synapse_sparksql.ipynb"), ""},
+			"CREATE OR REPLACE TEMP VIEW hivesampletable AS SELECT * FROM VALUES (1, 'a'), (2, 'b') AS t(clientid, querytime)", ""},
+		{"Synapse Spark SQL", filepath.Join("testdata", "notebooks", "probe_synapse_sparksql.ipynb"), "", ""},
+		{"a failing SQL check", failing, "", "the check failed as it should"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, err := os.ReadFile(tc.path)
@@ -55,7 +64,11 @@ func TestOtherKernelsRunInPySpark(t *testing.T) {
 			}
 			t.Run("pyfile", func(t *testing.T) {
 				args := append([]string{script("run_spark.py"), "pyfile", filepath.Join(dir, "spark", res.DagID+".py")}, setup...)
-				if _, stderr, err := runPython(t, v, 10*time.Minute, args...); err != nil {
+				_, stderr, err := runPython(t, v, 10*time.Minute, args...)
+				switch {
+				case tc.wantFail != "" && (err == nil || !strings.Contains(stderr, tc.wantFail)):
+					t.Fatalf("the job file did not fail with %q: %v\n%s", tc.wantFail, err, tail(stderr, 40))
+				case tc.wantFail == "" && err != nil:
 					t.Fatalf("job file failed: %v\n%s", err, tail(stderr, 40))
 				}
 			})
@@ -63,7 +76,10 @@ func TestOtherKernelsRunInPySpark(t *testing.T) {
 				args := append([]string{script("run_spark.py"), "service", filepath.Join(dir, "ilum", res.DagID+"_service.py"),
 					"--class", convert.ServiceClassName(res.DagID), "--no-ilum"}, setup...)
 				stdout, stderr, err := runPython(t, v, 10*time.Minute, args...)
-				if err != nil || !strings.Contains(stdout, `"status": "ok"`) {
+				switch {
+				case tc.wantFail != "" && (err == nil || !strings.Contains(stdout+stderr, tc.wantFail)):
+					t.Fatalf("the service did not fail with %q: %v\n%s\n%s", tc.wantFail, err, stdout, tail(stderr, 40))
+				case tc.wantFail == "" && (err != nil || !strings.Contains(stdout, `"status": "ok"`)):
 					t.Fatalf("service failed: %v\n%s\n%s", err, stdout, tail(stderr, 40))
 				}
 			})

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -37,12 +38,60 @@ func sqlCell(args, body string, cell, bodyLine int, r *reporter) (string, bool) 
 	}
 	var b strings.Builder
 	for i, s := range stmts {
-		if out != "" && i == len(stmts)-1 {
+		bound := out != "" && i == len(stmts)-1
+		if bound {
 			b.WriteString(out + " = ")
+		}
+		if !bound && sqlCheck(s) {
+			// Spark runs a query only when something uses its result; in
+			// the notebook the display did. A query that checks with
+			// assert_true or raise_error must run to the end to check.
+			fmt.Fprintf(&b, "spark.sql(%s).write.format(\"noop\").mode(\"overwrite\").save()\n", pySQL(s))
+			r.add(SevNotice, CodeSQL, cell, 0, "the query with assert_true/raise_error runs to the end (noop write), as its display did in the notebook, so its check runs in the pipeline")
+			continue
 		}
 		fmt.Fprintf(&b, "spark.sql(%s)\n", pySQL(s))
 	}
 	return b.String(), true
+}
+
+var (
+	sqlQueryStart = regexp.MustCompile(`(?i)^[\s(]*(select|with|values|table|from)\b`)
+	sqlCheckCall  = regexp.MustCompile(`(?i)\b(assert_true|raise_error)\s*\(`)
+)
+
+// sqlCheck reports whether a statement is a query that calls a checking
+// function, whose result nothing else would use.
+func sqlCheck(stmt string) bool {
+	stmt = stripSQLComments(stmt)
+	return sqlQueryStart.MatchString(stmt) && sqlCheckCall.MatchString(stmt)
+}
+
+// stripSQLComments removes -- and /* */ comments (not those inside quotes,
+// which splitSQL has already kept apart only loosely: good enough to find a
+// statement's first keyword).
+func stripSQLComments(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		switch {
+		case strings.HasPrefix(s, "--"):
+			if i := strings.IndexByte(s, '\n'); i >= 0 {
+				s = s[i:]
+			} else {
+				s = ""
+			}
+		case strings.HasPrefix(s, "/*"):
+			if i := strings.Index(s[2:], "*/"); i >= 0 {
+				s = s[i+4:]
+			} else {
+				s = ""
+			}
+		default:
+			b.WriteByte(s[0])
+			s = s[1:]
+		}
+	}
+	return b.String()
 }
 
 // pySQL renders a SQL statement as a Python literal, multi-line statements
@@ -100,24 +149,4 @@ func appendSQL(out []string, s string) []string {
 	return append(out, s)
 }
 
-func onlySQLComments(s string) bool {
-	for {
-		i := strings.Index(s, "/*")
-		if i < 0 {
-			break
-		}
-		j := strings.Index(s[i+2:], "*/")
-		if j < 0 {
-			s = s[:i]
-			break
-		}
-		s = s[:i] + s[i+2+j+2:]
-	}
-	for _, line := range strings.Split(s, "\n") {
-		t := strings.TrimSpace(line)
-		if t != "" && !strings.HasPrefix(t, "--") {
-			return false
-		}
-	}
-	return true
-}
+func onlySQLComments(s string) bool { return strings.TrimSpace(stripSQLComments(s)) == "" }

@@ -132,3 +132,36 @@ func TestSQLCellLiteralRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLChecksRun: a query that calls assert_true or raise_error is run to
+// the end (its display ran it in the notebook); other queries and bound ones
+// stay lazy spark.sql() calls.
+func TestSQLChecksRun(t *testing.T) {
+	const noop = `.write.format("noop").mode("overwrite").save()`
+	for _, tc := range []struct {
+		name, args, body string
+		forced           bool
+	}{
+		{"check", "", "SELECT assert_true(count(*) > 0) FROM t", true},
+		{"check after a comment", "", "-- the rows are there\nSELECT ASSERT_TRUE (n > 0) FROM t", true},
+		{"raise_error in a CTE", "", "WITH x AS (SELECT * FROM t) SELECT IF(count(*) = 0, raise_error('empty'), 1) FROM x", true},
+		{"plain query", "", "SELECT * FROM t", false},
+		{"bound to -o", "-o df", "SELECT assert_true(n > 0) FROM t", false},
+		{"DML is eager anyway", "", "INSERT INTO t SELECT assert_true(true)", false},
+		{"the word in a comment only", "", "SELECT 1 -- assert_true(x) later", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &reporter{}
+			code, ok := sqlCell(tc.args, tc.body, 1, 2, r)
+			if !ok {
+				t.Fatal(r.findings)
+			}
+			if got := strings.Contains(code, noop); got != tc.forced {
+				t.Errorf("forced = %v, want %v:\n%s", got, tc.forced, code)
+			}
+			if err := checkPython(code); err != nil {
+				t.Errorf("generated code: %v\n%s", err, code)
+			}
+		})
+	}
+}

@@ -40,6 +40,15 @@ CREATE OR REPLACE TEMP VIEW big_cities AS SELECT name FROM cities WHERE populati
     {
         "task_id": "cell_2",
         "cells": [4],
+        "kind": "sql",
+        "code": """\
+spark.sql('''-- a check: runs to the end in the pipeline, as its display did in the notebook
+SELECT assert_true(count(*) = 1, 'one big city expected') FROM big_cities''').write.format("noop").mode("overwrite").save()
+""",
+    },
+    {
+        "task_id": "cell_3",
+        "cells": [5],
         "kind": "pyspark",
         "code": """\
 big = [r.name for r in spark.table("big_cities").collect()]
