@@ -80,6 +80,7 @@ func (p *Preview) Failed() int {
 type Source interface {
 	Changes(ctx context.Context, before, after string, keep func(path string) bool) ([]publish.Change, error)
 	ReadFile(rev, name string) ([]byte, bool, error)
+	ReadPrefix(rev, name string, n int64) ([]byte, bool, error)
 	FileSize(rev, name string) (int64, bool, error)
 }
 

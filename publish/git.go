@@ -228,10 +228,21 @@ func (r *Repo) ReadFile(rev, name string) (data []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return readTreeFile(t, name)
+	return readTreeFile(t, name, -1)
 }
 
-func readTreeFile(t *object.Tree, name string) ([]byte, bool, error) {
+// ReadPrefix reads at most the first n bytes of a file at a commit: enough to
+// tell a file's kind without holding a large one in memory.
+func (r *Repo) ReadPrefix(rev, name string, n int64) (data []byte, ok bool, err error) {
+	t, err := r.tree(rev)
+	if err != nil {
+		return nil, false, err
+	}
+	return readTreeFile(t, name, n)
+}
+
+// readTreeFile reads a file of a tree, at most limit bytes when limit >= 0.
+func readTreeFile(t *object.Tree, name string, limit int64) ([]byte, bool, error) {
 	f, err := t.File(name)
 	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
 		return nil, false, nil
@@ -244,7 +255,11 @@ func readTreeFile(t *object.Tree, name string) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	defer rd.Close()
-	data, err := io.ReadAll(rd)
+	var src io.Reader = rd
+	if limit >= 0 {
+		src = io.LimitReader(rd, limit)
+	}
+	data, err := io.ReadAll(src)
 	return data, err == nil, err
 }
 
@@ -262,7 +277,7 @@ type Plan func(t *Tree) ([]FileChange, error)
 type Tree struct{ t *object.Tree }
 
 // Read returns a file's content; ok is false when it does not exist.
-func (t *Tree) Read(name string) ([]byte, bool, error) { return readTreeFile(t.t, name) }
+func (t *Tree) Read(name string) ([]byte, bool, error) { return readTreeFile(t.t, name, -1) }
 
 // FilesNamed lists every regular file called name anywhere in the tree. It
 // walks the whole tree, so plans call it only for outputs that are new.
@@ -386,7 +401,7 @@ func (r *Repo) commit(branch string, plan Plan, message string, author Author) (
 	default:
 		return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
 	}
-	read := func(p string) ([]byte, bool, error) { return readTreeFile(baseTree, p) }
+	read := func(p string) ([]byte, bool, error) { return readTreeFile(baseTree, p, -1) }
 	changes, err := plan(&Tree{t: baseTree})
 	if err != nil {
 		return plumbing.ZeroHash, plumbing.ZeroHash, nil, err
@@ -634,7 +649,7 @@ func (r *Repo) Find(branch string, dirs []string, match func(content []byte) boo
 				continue
 			}
 			p := path.Join(dir, e.Name)
-			data, ok, err := readTreeFile(root, p)
+			data, ok, err := readTreeFile(root, p, -1)
 			if err != nil {
 				return nil, err
 			}

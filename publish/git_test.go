@@ -63,6 +63,14 @@ func TestChangesBetweenCommits(t *testing.T) {
 	if _, ok, _ := r.ReadFile(first, "missing.ipynb"); ok {
 		t.Fatal("ReadFile found a missing file")
 	}
+	for n, want := range map[int64]string{0: "", 3: `{"a`, 100: `{"a":2}`} {
+		if data, ok, err := r.ReadPrefix(second, "a.ipynb", n); err != nil || !ok || string(data) != want {
+			t.Errorf("ReadPrefix(%d) = %q %v %v, want %q", n, data, ok, err, want)
+		}
+	}
+	if _, ok, _ := r.ReadPrefix(first, "missing.ipynb", 10); ok {
+		t.Fatal("ReadPrefix found a missing file")
+	}
 }
 
 // ZeroSHA is a new branch's before.

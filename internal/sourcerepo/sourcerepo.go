@@ -17,7 +17,12 @@ import (
 type Source interface {
 	Changes(ctx context.Context, before, after string, keep func(path string) bool) ([]publish.Change, error)
 	ReadFile(rev, name string) ([]byte, bool, error)
+	ReadPrefix(rev, name string, n int64) ([]byte, bool, error)
 }
+
+// sniffBytes is how much of a .py file is read to find a Jupytext header:
+// headers are a few hundred bytes, and a large module is not loaded whole.
+const sniffBytes = 1 << 20
 
 // ConfigFile is the repository's own settings file.
 const ConfigFile = ".nbpipe.yaml"
@@ -157,7 +162,7 @@ func (s *sniffer) index(rev string) (map[string]bool, error) {
 
 // notebook reports whether the .py file p is a notebook at rev.
 func (s *sniffer) notebook(rev, p string) (bool, error) {
-	data, ok, err := s.src.ReadFile(rev, p)
+	data, ok, err := s.src.ReadPrefix(rev, p, sniffBytes)
 	if err != nil || !ok {
 		return false, err
 	}
