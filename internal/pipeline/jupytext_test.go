@@ -57,6 +57,17 @@ func TestJupytextScriptsInPushes(t *testing.T) {
 		t.Fatalf("the paired script's DAG is gone or not its own: %v\n%s", keys(files), files["team/dags/pair.py"])
 	}
 
+	// A .nbpipe.yaml change regenerates every notebook, scripts included,
+	// and still not the module.
+	rep = f.push("owner", map[string]string{".nbpipe.yaml": "defaults: {owner: platform}\n"})
+	if changeOf(rep, "job.py") != "modified" || changeOf(rep, "pair.py") != "modified" || changeOf(rep, "util.py") != "-" {
+		t.Fatalf("after a .nbpipe.yaml change: %+v", rep.Notebooks)
+	}
+	_, files = f.targetFiles()
+	if !strings.Contains(files["team/dags/job.py"], `"owner": "platform"`) {
+		t.Fatalf("job.py's DAG was not regenerated:\n%s", files["team/dags/job.py"])
+	}
+
 	// A script that loses its header is no notebook any more: its DAG goes.
 	rep = f.push("plain again", map[string]string{"job.py": "# %%\nn = 1\n"})
 	if changeOf(rep, "job.py") != "removed" {
