@@ -65,10 +65,11 @@ func (c *Client) uiLink(kind, id string) string {
 // JobURL is the Ilum UI page of a job.
 func (c *Client) JobURL(jobID string) string { return c.uiLink("job", jobID) }
 
-// GroupURL is the Ilum UI page of a service group (UNCONFIRMED path).
-func (c *Client) GroupURL(groupID string) string { return c.uiLink("group", groupID) }
+// GroupURL is the Ilum UI page of a service group: the UI calls groups
+// services (/workloads/details/service/<id>, as the seed's UI links them).
+func (c *Client) GroupURL(groupID string) string { return c.uiLink("service", groupID) }
 
-// ScheduleURL is the Ilum UI page of a schedule (UNCONFIRMED path).
+// ScheduleURL is the Ilum UI page of a schedule (the seed's UI link).
 func (c *Client) ScheduleURL(scheduleID string) string { return c.uiLink("schedule", scheduleID) }
 
 // ErrInvalidSpec marks a spec the client refuses before sending anything.

@@ -87,7 +87,8 @@ type fakeIlum struct {
 	srv   *httptest.Server
 	token string // the bearer the server expects; "" means none may be sent
 	// tagStyle is how groupInfo/scheduleInfo echo tags: "string" (the
-	// spec's type), "object", or "none" (not echoed; UNCONFIRMED which).
+	// spec's type), "object" (newer Ilum), "list" of "k=v" (older Ilum),
+	// or "none" (not echoed).
 	tagStyle string
 	// dropDescription: the info objects carry no description either.
 	dropDescription bool
@@ -478,6 +479,8 @@ func (f *fakeIlum) tags(s string) any {
 			}
 		}
 		return m
+	case "list": // older Ilum versions, as the seed's client reads them
+		return strings.Split(s, ";")
 	case "none":
 		return nil
 	}

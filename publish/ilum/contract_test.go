@@ -155,7 +155,7 @@ func TestContractUILinks(t *testing.T) {
 	c.UIURL = "http://localhost:19777"
 	for _, tc := range []struct{ got, want string }{
 		{c.JobURL("20260501-abc"), "http://localhost:19777/workloads/details/job/20260501-abc"},
-		{c.GroupURL("g1"), "http://localhost:19777/workloads/details/group/g1"},
+		{c.GroupURL("g1"), "http://localhost:19777/workloads/details/service/g1"},
 		{c.ScheduleURL("s 1/x"), "http://localhost:19777/workloads/details/schedule/s%201%2Fx"},
 		{c.JobURL(""), ""},
 	} {
@@ -301,6 +301,7 @@ func TestContractEnsureService(t *testing.T) {
 	}{
 		{"tags echoed as a string", "", "string", false, true},
 		{"tags echoed as an object, bearer token", testToken, "object", false, true},
+		{"tags echoed as a list of k=v", "", "list", true, true},
 		{"tags not echoed, description is", "", "none", false, true},
 		{"nothing echoed: replaced, never duplicated", "", "none", true, false},
 	} {
@@ -335,7 +336,7 @@ func TestContractEnsureService(t *testing.T) {
 				t.Errorf("create description %q tags %q: want the user's values and the fingerprints", create.Form["description"], create.Form["tags"])
 			}
 			if !g.Created || g.Replaced || g.Updated || g.ID != "group-0001" || g.Class != "etl_service.EtlService" ||
-				g.URL != f.srv.URL+"/workloads/details/group/group-0001" {
+				g.URL != f.srv.URL+"/workloads/details/service/group-0001" {
 				t.Errorf("first call: %+v", g)
 			}
 

@@ -61,43 +61,45 @@
 //     --name=value arguments; the service class reads them from config
 //     (nbpipe's convert/templates/pyfile_main.py and ilum_run.py).
 //
+// # What the seed's own client does (jupyterlab-pipelines 0.1.0)
+//
+// The seed's wheel on PyPI ships its Ilum client (ilum_native_client.py,
+// handlers.py, cron_packager.py) and UI bundle. It shows what a client that
+// ran against Ilum sends, not what the server requires; where it settles an
+// open question, this client follows it:
+//
+//   - Authentication is optional: "Authorization: Bearer <token>" only when
+//     a token is set ("Ilum 1.5+ supports API tokens"; anonymous access on
+//     dev clusters). This client does the same.
+//   - A Python single job's or schedule's jobClass is the module name of the
+//     job file uploaded as pyFiles "<module>.py"; a group's is
+//     "<module>.<Class>" (kind JOB, language PYTHON). This client does the
+//     same (its module names may differ in detail; both match the file).
+//   - The seed accepts only 5-field cron expressions for schedules.
+//   - Tags come back as an object on newer Ilum and as a list of "k=v"
+//     strings on older ones; this client reads both and a "k=v;..." string.
+//   - DELETE /group needs the group ARCHIVED first (409 "Group has to be
+//     archived before removing"); this client stops it first.
+//   - UI pages are /workloads/details/{job,service,schedule}/<id>: a group
+//     is a "service" in the UI. UIURL is a setting of its own, as the
+//     seed's ilumUiUrl is.
+//
 // # UNCONFIRMED against a live Ilum (test against the target deployment)
 //
-//  1. Authentication: whether /api/v1 needs credentials, and in which scheme.
-//     The spec defines none (facts §3.1, §5 item 4). The client sends
-//     "Authorization: Bearer <Token>" only when Token is set, as the seed's
-//     optional ilumApiToken setting describes.
-//  2. The jobClass of a Python single job or schedule: this client sends the
-//     job file's module name with the file uploaded as pyFiles (facts §3.2,
-//     §5 item 5). The module name is the file name without .py, made a
-//     Python identifier (ModuleName), and the file part carries that name.
-//  3. The jobClass of a Python IlumJob in a group: this client sends
-//     "<module>.<Class>", the uploaded file's module name and the class name
-//     (facts §3.5, §5 item 5).
-//  4. The group's readiness before execute: the docs say the first request can
-//     take seconds; execute is sent at once and the caller's context bounds
-//     the wait (facts §3.3, §5 item 5).
-//  5. The cron dialect of schedules (standard 5-field is likely); the client
-//     passes the expression through unchanged (facts §3.4, §5 item 5).
-//  6. Whether groupInfo and scheduleInfo echo tags, and as a "k=v;..." string
-//     or a JSON object (the spec says type string with additionalProperties).
-//     The client writes its fingerprints both as tags and in the description,
-//     and reads whichever comes back; if neither does, it replaces the
-//     group or schedule on every call (never duplicates it).
-//  7. Whether an empty field in PUT clears the setting (for example
+//  1. Which deployments enforce authentication, and how a token is issued.
+//  2. Whether the server accepts more than 5-field cron expressions (the
+//     client passes the expression through unchanged).
+//  3. The group's readiness before execute: the docs say the first request
+//     can take seconds; execute is sent at once and the caller's context
+//     bounds the wait (facts §3.3, §5 item 5).
+//  4. Whether an empty field in PUT clears the setting (for example
 //     pyRequirements after the last requirement is removed) or leaves it. The
 //     client sends the empty field.
-//  8. Whether PUT /group applies new jobConfig, pyRequirements and resources
-//     to the running Spark jobs or only after a restart.
-//  9. Whether DELETE is synchronous: a create right after a delete could meet
-//     the old name (409) if deletion is asynchronous.
-//  10. Whether DELETE /group works on an ACTIVE group; the client stops it
-//     first.
-//  11. The UI pages of a group and of a schedule: this client links
-//     /workloads/details/group/<id> and /workloads/details/schedule/<id> by
-//     analogy with the job page. UIURL defaults to BaseURL without /api/v1,
-//     which is ilum-core rather than the UI (the seed's ilumUiUrl is a
-//     separate setting); set UIURL for working links.
-//  12. How the server splits a jobConfig entry whose value contains "=" (the
+//  5. Whether PUT /group applies new jobConfig, pyRequirements and resources
+//     to the running Spark jobs or only after a restart (the seed never
+//     updates: it deletes and creates).
+//  6. Whether DELETE is synchronous: the seed creates a group right after
+//     deleting one of the same name, which suggests so.
+//  7. How the server splits a jobConfig entry whose value contains "=" (the
 //     client sends it as is; keys may not contain "=").
 package ilum

@@ -364,17 +364,25 @@ func readMarks(tags json.RawMessage, description string) marks {
 	t := map[string]string{}
 	var s string
 	var obj map[string]any
-	switch {
-	case json.Unmarshal(tags, &s) == nil:
-		for _, kv := range strings.Split(s, ";") {
+	var list []string
+	pairs := func(kvs []string) {
+		for _, kv := range kvs {
 			if k, v, ok := strings.Cut(kv, "="); ok {
 				t[strings.TrimSpace(k)] = strings.TrimSpace(v)
 			}
 		}
+	}
+	switch {
+	case json.Unmarshal(tags, &s) == nil:
+		pairs(strings.Split(s, ";"))
 	case json.Unmarshal(tags, &obj) == nil:
 		for k, v := range obj {
 			t[k] = stringOf(v)
 		}
+	case json.Unmarshal(tags, &list) == nil:
+		// Older Ilum versions answer a list of "k=v" strings (as the
+		// seed's client reads them).
+		pairs(list)
 	}
 	if t[tagCode] != "" && t[tagSpec] != "" {
 		return marks{code: t[tagCode], spec: t[tagSpec]}
