@@ -49,15 +49,7 @@ func TestOtherKernelsRunInPySpark(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			for _, f := range res.Files {
-				dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(dst, f.Content, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeOutputs(t, dir, res)
 			var setup []string
 			if tc.setup != "" {
 				setup = []string{"--setup-sql", tc.setup}

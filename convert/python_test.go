@@ -97,17 +97,23 @@ func convertInto(t *testing.T, dir, mode string, nbs []namedNotebook) []string {
 			continue
 		}
 		ids = append(ids, res.DagID)
-		for _, f := range res.Files {
-			dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(dst, f.Content, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeOutputs(t, dir, res)
 	}
 	return ids
+}
+
+// writeOutputs writes a result's files under dir.
+func writeOutputs(t *testing.T, dir string, res *convert.Result) {
+	t.Helper()
+	for _, f := range res.Files {
+		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, f.Content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func checkOutputs(t *testing.T, v, dir string) checkSummary {
@@ -171,14 +177,7 @@ func TestRealAirflowDAGShape(t *testing.T) {
 	var nbs []namedNotebook
 	nbs = append(nbs, projectNotebooks(t)...)
 	for _, nb := range nbs {
-		res := convert.Convert(nb.name, nb.data, convert.Options{Source: goldenSource})
-		for _, f := range res.Files {
-			dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-			_ = os.MkdirAll(filepath.Dir(dst), 0o755)
-			if err := os.WriteFile(dst, f.Content, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeOutputs(t, dir, convert.Convert(nb.name, nb.data, convert.Options{Source: goldenSource}))
 	}
 	sum := checkOutputs(t, v, dir)
 	type taskWant struct {
