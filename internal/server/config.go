@@ -154,14 +154,14 @@ func (c *Config) settings() []setting {
 		{name: "rate-per-minute", env: []string{"NBPIPE_RATE_LIMIT_PER_MINUTE", "JPE_RATE_LIMIT_PER_MINUTE"}, usage: "pushes per sender per minute", num: &c.RatePerMin},
 		{name: "rate-per-hour", env: []string{"NBPIPE_RATE_LIMIT_PER_HOUR", "JPE_RATE_LIMIT_PER_HOUR"}, usage: "pushes per sender per hour", num: &c.RatePerHour},
 		{name: "log-format", env: []string{"NBPIPE_LOG_FORMAT"}, usage: "text or json", str: &c.LogFormat},
-		{name: "airflow-url", env: []string{"NBPIPE_AIRFLOW_URL"}, usage: "Airflow 3 base URL (trigger: true DAGs are loaded, unpaused and triggered)", str: &c.Airflow.URL},
-		{name: "airflow-token", env: []string{"NBPIPE_AIRFLOW_TOKEN"}, usage: "pre-issued Airflow API token", str: &c.Airflow.Token, file: true},
-		{name: "airflow-jwt-secret", env: []string{"NBPIPE_AIRFLOW_JWT_SECRET"}, usage: "Airflow [api_auth] jwt_secret: nbpipe mints its own tokens", str: &c.Airflow.JWTSecret, file: true},
-		{name: "airflow-username", env: []string{"NBPIPE_AIRFLOW_USERNAME"}, usage: "Airflow user (POST /auth/token)", str: &c.Airflow.Username},
-		{name: "airflow-password", env: []string{"NBPIPE_AIRFLOW_PASSWORD"}, usage: "Airflow password", str: &c.Airflow.Password, file: true},
+		{name: "airflow-url", env: []string{"NBPIPE_AIRFLOW_URL", "AIRFLOW_API_URL"}, usage: "Airflow 3 base URL (trigger: true DAGs are loaded, unpaused and triggered)", str: &c.Airflow.URL},
+		{name: "airflow-token", env: []string{"NBPIPE_AIRFLOW_TOKEN", "AIRFLOW_API_TOKEN"}, usage: "pre-issued Airflow API token", str: &c.Airflow.Token, file: true},
+		{name: "airflow-jwt-secret", env: []string{"NBPIPE_AIRFLOW_JWT_SECRET", "AIRFLOW_JWT_SECRET"}, usage: "Airflow [api_auth] jwt_secret: nbpipe mints its own tokens", str: &c.Airflow.JWTSecret, file: true},
+		{name: "airflow-username", env: []string{"NBPIPE_AIRFLOW_USERNAME", "AIRFLOW_USER"}, usage: "Airflow user (POST /auth/token)", str: &c.Airflow.Username},
+		{name: "airflow-password", env: []string{"NBPIPE_AIRFLOW_PASSWORD", "AIRFLOW_PASSWORD"}, usage: "Airflow password", str: &c.Airflow.Password, file: true},
 		{name: "airflow-bundle", env: []string{"NBPIPE_AIRFLOW_BUNDLE"}, usage: "the DAG bundle that reads the target branch", str: &c.Airflow.Bundle},
-		{name: "ilum-url", env: []string{"NBPIPE_ILUM_URL"}, usage: "ilum-core base URL", str: &c.Ilum.URL},
-		{name: "ilum-token", env: []string{"NBPIPE_ILUM_TOKEN"}, usage: "Ilum bearer token", str: &c.Ilum.Token, file: true},
+		{name: "ilum-url", env: []string{"NBPIPE_ILUM_URL", "ILUM_API_URL"}, usage: "ilum-core base URL", str: &c.Ilum.URL},
+		{name: "ilum-token", env: []string{"NBPIPE_ILUM_TOKEN", "ILUM_API_TOKEN"}, usage: "Ilum bearer token", str: &c.Ilum.Token, file: true},
 		{name: "locked-keys", env: []string{"NBPIPE_LOCKED_KEYS"}, usage: "comma-separated conversion keys only the server may set", strs: &c.LockedKeys},
 	}
 }
@@ -334,6 +334,9 @@ func (z *Size) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func (c *Config) validate() error {
+	// The seed's GITEA_API_URL names the API root (http://gitea:3000/api/v1);
+	// the Gitea SDK adds /api/v1 itself.
+	c.GiteaURL = strings.TrimSuffix(strings.TrimSuffix(c.GiteaURL, "/"), "/api/v1")
 	if c.GitHubSecret == "" && c.GiteaSecret == "" && !c.Insecure {
 		return errors.New("no webhook secret: set --gitea-secret and/or --github-secret (or --insecure, never in production)")
 	}
@@ -359,15 +362,17 @@ func (c *Config) validate() error {
 	if c.Workers < 1 || c.MaxAttempts < 1 {
 		return errors.New("workers and max-attempts must be at least 1")
 	}
-	if a := c.Airflow; a.URL != "" {
-		ways := 0
-		for _, set := range []bool{a.Token != "", a.JWTSecret != "", a.Username != "" || a.Password != ""} {
-			if set {
-				ways++
-			}
-		}
-		if ways != 1 {
-			return errors.New("airflow: set exactly one way to authenticate: token, jwt_secret, or username and password")
+	if a := &c.Airflow; a.URL != "" {
+		// One way is used, in the seed's order: a pre-issued token, else a
+		// token minted with jwt_secret, else a login (the seed's
+		// deployments set AIRFLOW_USER beside AIRFLOW_JWT_SECRET).
+		switch {
+		case a.Token != "":
+			a.JWTSecret, a.Username, a.Password = "", "", ""
+		case a.JWTSecret != "":
+			a.Username, a.Password = "", ""
+		case a.Username == "" && a.Password == "":
+			return errors.New("airflow: set a way to authenticate: token, jwt_secret, or username and password")
 		}
 		if (a.Username == "") != (a.Password == "") {
 			return errors.New("airflow: username and password go together")

@@ -63,6 +63,37 @@ func TestConfigPrecedence(t *testing.T) {
 	if cfg, err := Load([]string{"--insecure", "--state-dir", dir, "--target-url", "x"}, env(nil)); err != nil || !cfg.Insecure {
 		t.Errorf("--insecure: %+v %v", cfg.Insecure, err)
 	}
+
+	// The seed's environment names, as its deployments set them.
+	seed, err := Load([]string{"--gitea-secret", "s", "--state-dir", dir, "--target-url", "x"}, env(map[string]string{
+		"GITEA_API_URL": "http://ilum-gitea-http:3000/api/v1", "AIRFLOW_API_URL": "http://ilum-airflow-api-server:8080",
+		"AIRFLOW_JWT_SECRET": "jwt", "AIRFLOW_API_TOKEN": "tok", "AIRFLOW_USER": "admin", "AIRFLOW_PASSWORD": "pw",
+		"ILUM_API_URL": "http://ilum-core:9888/api/v1", "ILUM_API_TOKEN": "ilum-tok",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login, err := Load([]string{"--gitea-secret", "s", "--state-dir", dir, "--target-url", "x"}, env(map[string]string{
+		"AIRFLOW_API_URL": "http://af:8080", "AIRFLOW_JWT_SECRET": "jwt", "AIRFLOW_USER": "admin", "AIRFLOW_PASSWORD": "pw"}))
+	if err != nil || login.Airflow.JWTSecret != "jwt" || login.Airflow.Username != "" {
+		t.Errorf("AIRFLOW_JWT_SECRET beside AIRFLOW_USER: %+v %v", login.Airflow, err)
+	}
+	if _, err := Load([]string{"--gitea-secret", "s", "--state-dir", dir, "--target-url", "x", "--airflow-url", "http://af"}, env(nil)); err == nil {
+		t.Error("an Airflow URL without a way to authenticate was accepted")
+	}
+	for _, c := range []struct{ name, got, want string }{
+		{"GITEA_API_URL without the /api/v1 the SDK adds", seed.GiteaURL, "http://ilum-gitea-http:3000"},
+		{"AIRFLOW_API_URL", seed.Airflow.URL, "http://ilum-airflow-api-server:8080"},
+		{"AIRFLOW_API_TOKEN", seed.Airflow.Token, "tok"},
+		{"the token wins over the JWT secret", seed.Airflow.JWTSecret, ""},
+		{"the token wins over the login", seed.Airflow.Username + seed.Airflow.Password, ""},
+		{"ILUM_API_URL", seed.Ilum.URL, "http://ilum-core:9888/api/v1"},
+		{"ILUM_API_TOKEN", seed.Ilum.Token, "ilum-tok"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
 }
 
 func writeTemp(t *testing.T, content string) string {
