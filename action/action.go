@@ -101,7 +101,9 @@ func run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 		Layers:       []convert.Layer{layer},
 		Log:          log,
 	})
-	rep, err := p.Process(ctx, ev)
+	// The Action keeps nothing between runs: the target's own history says
+	// what was published last, so a re-run or late job never rolls back.
+	rep, err := p.Run(ctx, pipeline.Request{Event: ev, FromTarget: true})
 	if err != nil {
 		return err
 	}
@@ -121,6 +123,9 @@ func report(a *githubactions.Action, rep *pipeline.Report, red func(string) stri
 	a.AddStepSummary(red(summary(rep)))
 	for _, nb := range rep.Notebooks {
 		if nb.Error == "" {
+			if why := notDeployed(nb); why != "" && rep.TargetCommit != "" {
+				a.WithFieldsMap(map[string]string{"file": nb.Path}).Warningf("%s", red(nb.Path+": "+why))
+			}
 			continue
 		}
 		// file= attaches the annotation to the notebook. The library
@@ -128,6 +133,29 @@ func report(a *githubactions.Action, rep *pipeline.Report, red func(string) stri
 		// also : and , in properties, so neither can end the command.
 		a.WithFieldsMap(map[string]string{"file": nb.Path}).Errorf("%s", red(nb.Path+": "+nb.Error))
 	}
+}
+
+// notDeployed says what a published notebook asks for that the Action does
+// not do: it publishes, and nbpipe serve (with airflow.url or ilum.url)
+// triggers Airflow and deploys to Ilum. "" when it asks for neither.
+func notDeployed(nb pipeline.NotebookReport) string {
+	if nb.Result == nil || nb.Result.Deploy == nil {
+		return ""
+	}
+	cfg := nb.Result.Deploy.Config
+	var asked []string
+	if cfg.Trigger {
+		asked = append(asked, "trigger: true")
+	}
+	for _, t := range cfg.Targets {
+		if strings.HasPrefix(t, "ilum_") {
+			asked = append(asked, "target "+t)
+		}
+	}
+	if len(asked) == 0 {
+		return ""
+	}
+	return strings.Join(asked, ", ") + ": the Action published the files but does not trigger Airflow or deploy to Ilum; nbpipe serve with airflow.url / ilum.url does (or the DAG's own schedule runs it)"
 }
 
 // inputLayer is the conversion settings the inputs give.

@@ -17,6 +17,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/nbpipe/nbpipe/internal/gittest"
+	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
 	"github.com/nbpipe/nbpipe/publish"
 )
@@ -404,5 +405,39 @@ func TestRunClonesAPrivateSource(t *testing.T) {
 	out, _ := os.ReadFile(env["GITHUB_OUTPUT"])
 	if !strings.Contains(string(out), "converted<<") || !strings.Contains(string(out), "\n1\n") {
 		t.Fatalf("outputs:\n%s", out)
+	}
+}
+
+// TestDeploymentsAskedForAreNotSilent: a published notebook that asks for an
+// Airflow trigger or an Ilum target gets a warning on its file, since the
+// Action only publishes; one that asks for neither gets none.
+func TestDeploymentsAskedForAreNotSilent(t *testing.T) {
+	var out strings.Builder
+	dir := t.TempDir()
+	env := map[string]string{"GITHUB_OUTPUT": filepath.Join(dir, "out"), "GITHUB_STEP_SUMMARY": filepath.Join(dir, "sum")}
+	a := githubactions.New(githubactions.WithGetenv(func(k string) string { return env[k] }), githubactions.WithWriter(&out))
+	convertNB := func(path, meta string) pipeline.NotebookReport {
+		nb := `{"nbformat": 4, "metadata": {"nbpipe": ` + meta + `}, "cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1"}]}`
+		res := convert.Convert(path, []byte(nb), convert.Options{})
+		if err := res.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return pipeline.NotebookReport{Path: path, Change: publish.Added, Result: res}
+	}
+	rep := &pipeline.Report{TargetCommit: "abc", Notebooks: []pipeline.NotebookReport{
+		convertNB("run.ipynb", `{"trigger": true}`),
+		convertNB("svc.ipynb", `{"targets": ["airflow", "ilum_service"]}`),
+		convertNB("plain.ipynb", `{}`),
+	}}
+	report(a, rep, func(s string) string { return s })
+	var warns []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "::warning") {
+			warns = append(warns, line)
+		}
+	}
+	if len(warns) != 2 || !strings.HasPrefix(warns[0], "::warning file=run.ipynb::run.ipynb: trigger: true: the Action published the files but does not trigger Airflow") ||
+		!strings.HasPrefix(warns[1], "::warning file=svc.ipynb::svc.ipynb: target ilum_service:") {
+		t.Fatalf("warnings:\n%s", strings.Join(warns, "\n"))
 	}
 }

@@ -621,6 +621,42 @@ func CommitMessage(subject, body, sourceRepo, sourceCommit string) string {
 	return b.String()
 }
 
+// LastPublished returns the Source-Commit trailer of the newest commit on
+// the remote branch (as last fetched) whose Source-Repo is sourceRepo,
+// following first parents through at most limit commits; "" when none.
+func (r *Repo) LastPublished(branch, sourceRepo string, limit int) (string, error) {
+	head, err := r.Head(branch)
+	if err != nil || head == "" {
+		return "", err
+	}
+	c, err := r.repo.CommitObject(plumbing.NewHash(head))
+	for i := 0; err == nil && i < limit; i++ {
+		if repo, commit := trailers(c.Message); repo == sourceRepo && commit != "" {
+			return commit, nil
+		}
+		if c.NumParents() == 0 {
+			return "", nil
+		}
+		c, err = c.Parent(0)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s history: %w", branch, err)
+	}
+	return "", nil
+}
+
+// trailers reads CommitMessage's Source-Repo and Source-Commit lines.
+func trailers(msg string) (repo, commit string) {
+	for _, l := range strings.Split(msg, "\n") {
+		if v, ok := strings.CutPrefix(l, "Source-Repo: "); ok {
+			repo = strings.TrimSpace(v)
+		} else if v, ok := strings.CutPrefix(l, "Source-Commit: "); ok {
+			commit = strings.TrimSpace(v)
+		}
+	}
+	return repo, commit
+}
+
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
 
 // Find lists the files directly inside dirs on the remote branch whose content

@@ -100,8 +100,9 @@ type Report struct {
 	Created []string `json:"created,omitempty"`
 	Tries   int      `json:"tries,omitempty"`
 	// UpToDate reports a request with nothing new: the target already
-	// holds the outputs of SourceCommit.
-	UpToDate bool `json:"up_to_date,omitempty"`
+	// holds the outputs of SourceCommit, or of Newer, which contains it.
+	UpToDate bool   `json:"up_to_date,omitempty"`
+	Newer    string `json:"newer,omitempty"`
 	// PublishedAt is when the target commit was pushed.
 	PublishedAt time.Time `json:"published_at,omitzero"`
 	// Durations of the two halves, for metrics.
@@ -122,6 +123,9 @@ func (r *Report) Failed() int {
 
 // Summary is the one line a commit status carries.
 func (r *Report) Summary() string {
+	if r.UpToDate && r.Newer != "" {
+		return "nothing published: the target already holds the outputs of " + short(r.Newer) + ", which contains " + short(r.SourceCommit)
+	}
 	if r.UpToDate {
 		return "up to date: the target already holds the outputs of " + short(r.SourceCommit)
 	}
@@ -188,6 +192,20 @@ func (p *Processor) lock(name string) func() {
 	return l.Unlock
 }
 
+// lastPublished fetches the target and returns the newest source commit of
+// repo its branch names ("" when none).
+func (p *Processor) lastPublished(ctx context.Context, repo string) (string, error) {
+	defer p.lock(targetCache)()
+	target, err := p.repo(ctx, p.cfg.TargetURL, p.cfg.TargetToken, targetCache)
+	if err != nil {
+		return "", err
+	}
+	if err := target.Fetch(ctx); err != nil {
+		return "", err
+	}
+	return target.LastPublished(p.cfg.TargetBranch, repo, historyLimit)
+}
+
 func (p *Processor) repo(ctx context.Context, url, token, name string) (*publish.Repo, error) {
 	if name == targetCache && p.cfg.TargetTokenFunc != nil {
 		var err error
@@ -242,7 +260,17 @@ type Request struct {
 	// after: level-triggered, so a late or reordered delivery never rolls
 	// outputs back, and queued pushes of a branch become one commit.
 	Latest bool
+	// FromTarget takes Since from the target itself: the newest source
+	// commit of this repository its history names (the Source-Commit
+	// trailer). A run whose commit that one already contains publishes
+	// nothing, so a late or re-run job never rolls outputs back. For the
+	// Action, which keeps no state between runs.
+	FromTarget bool
 }
+
+// historyLimit bounds the target commits read to find the last published
+// source commit.
+const historyLimit = 2000
 
 // Process converts the notebooks a push changed and publishes them as one
 // commit. One bad notebook never blocks the others: its error is in the
@@ -364,11 +392,28 @@ func (p *Processor) run(ctx context.Context, req Request, src Source, cache stri
 	if err := source.Fetch(ctx); err != nil {
 		return nil, stageSource, err
 	}
+	published := ""
+	if req.FromTarget {
+		if published, err = p.lastPublished(ctx, ev.Repo); err != nil {
+			return nil, stagePublish, err
+		}
+		if published != "" && source.Has(published) {
+			req.Since = published
+		}
+	}
 	from, to, err := p.span(source, req)
 	if err != nil {
 		return nil, stageSource, err
 	}
 	rep := &Report{Repo: ev.Repo, Ref: ev.Ref, From: from, SourceCommit: to}
+	if published != "" && published != to && source.Has(published) {
+		if newer, err := source.Contains(ctx, published, to); err != nil {
+			return nil, stageSource, err
+		} else if newer {
+			rep.UpToDate, rep.Newer = true, published
+			return rep, stageSource, nil
+		}
+	}
 	if from == to {
 		rep.UpToDate = true
 		return rep, stageSource, nil
