@@ -16,8 +16,8 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
-	"github.com/nbpipe/nbpipe/internal/gittest"
 	"github.com/nbpipe/nbpipe/convert"
+	"github.com/nbpipe/nbpipe/internal/gittest"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
 	"github.com/nbpipe/nbpipe/publish"
 )
