@@ -861,3 +861,15 @@ func TestResolveLockedKeys(t *testing.T) {
 		t.Fatalf("front matter set a locked key: %v", res.Err())
 	}
 }
+
+// TestJobSparkConf: the job file's SPARK_CONF is the Livy session's settings
+// as Spark properties with Spark's string values.
+func TestJobSparkConf(t *testing.T) {
+	got := jobSparkConf(map[string]any{"kind": "pyspark", "driverMemory": "2g", "numExecutors": 3, "name": "x",
+		"conf": map[string]any{"spark.sql.adaptive.enabled": true, "spark.sql.shuffle.partitions": "64"}})
+	want := map[string]any{"spark.driver.memory": "2g", "spark.executor.instances": "3",
+		"spark.sql.adaptive.enabled": "true", "spark.sql.shuffle.partitions": "64"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}

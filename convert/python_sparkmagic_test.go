@@ -17,7 +17,9 @@ import (
 //     temporary view stands in for it.
 //   - a Synapse Studio notebook whose language is Spark SQL (cells without
 //     a magic are SQL), with a %%pyspark cell and an assert_true check;
-//   - one whose SQL check fails, which must fail the job and the service.
+//   - one whose SQL check fails, which must fail the job and the service;
+//   - one whose %%configure conf and spark_conf the job file's session must
+//     have.
 func TestOtherKernelsRunInPySpark(t *testing.T) {
 	v := venv(t)
 	// A Synapse Spark SQL notebook whose SQL check fails: the job must fail.
@@ -26,14 +28,24 @@ func TestOtherKernelsRunInPySpark(t *testing.T) {
  "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": "SELECT assert_true(1 = 2, 'the check failed as it should') AS ok"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The job file builds its session with the notebook's settings.
+	conf := filepath.Join(t.TempDir(), "job_conf.ipynb")
+	if err := os.WriteFile(conf, []byte(`{"nbformat": 4, "nbformat_minor": 5,
+ "metadata": {"kernelspec": {"name": "pysparkkernel", "language": "python"}, "nbpipe": {"spark_conf": {"spark.sql.shuffle.partitions": "7"}}},
+ "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": "%%configure -f\n{\"conf\": {\"spark.sql.session.timeZone\": \"Asia/Tokyo\"}}"},
+  {"cell_type": "code", "metadata": {}, "outputs": [], "source": "got = (spark.conf.get('spark.sql.shuffle.partitions'), spark.conf.get('spark.sql.session.timeZone'))\nassert got == ('7', 'Asia/Tokyo'), got"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, path, setup string
 		wantFail          string // in the failed run's output
+		jobOnly           bool   // Ilum gives a service its settings, not the class
 	}{
 		{"sparkmagic Spark kernel", filepath.Join(corpusDir(t), "sparkmagic__Spark_Kernel.ipynb"),
-			"CREATE OR REPLACE TEMP VIEW hivesampletable AS SELECT * FROM VALUES (1, 'a'), (2, 'b') AS t(clientid, querytime)", ""},
-		{"Synapse Spark SQL", filepath.Join("testdata", "notebooks", "probe_synapse_sparksql.ipynb"), "", ""},
-		{"a failing SQL check", failing, "", "the check failed as it should"},
+			"CREATE OR REPLACE TEMP VIEW hivesampletable AS SELECT * FROM VALUES (1, 'a'), (2, 'b') AS t(clientid, querytime)", "", false},
+		{"Synapse Spark SQL", filepath.Join("testdata", "notebooks", "probe_synapse_sparksql.ipynb"), "", "", false},
+		{"a failing SQL check", failing, "", "the check failed as it should", false},
+		{"%%configure and spark_conf in the job file", conf, "", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, err := os.ReadFile(tc.path)
@@ -65,6 +77,9 @@ func TestOtherKernelsRunInPySpark(t *testing.T) {
 				}
 			})
 			t.Run("service", func(t *testing.T) {
+				if tc.jobOnly {
+					t.Skip("Ilum applies a service's settings through its API")
+				}
 				args := append([]string{script("run_spark.py"), "service", filepath.Join(dir, "ilum", res.DagID+"_service.py"),
 					"--class", convert.ServiceClassName(res.DagID), "--no-ilum"}, setup...)
 				stdout, stderr, err := runPython(t, v, 10*time.Minute, args...)

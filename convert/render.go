@@ -3,6 +3,7 @@ package convert
 import (
 	_ "embed"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -375,8 +376,41 @@ func renderPyFile(m *model) string {
 	w.line(0, "from pyspark.sql import SparkSession")
 	w.line(0, "")
 	emit(w, 0, "APP_NAME = ", atom(pyStr(m.cfg.DagID)), "")
+	emit(w, 0, "SPARK_CONF = ", valueExpr(jobSparkConf(m.session)), "")
 	jobBody(w, m, pyfileMain)
 	return w.String()
+}
+
+// sessionSparkProps are the Livy session fields that are Spark properties
+// when a job builds its own session.
+var sessionSparkProps = map[string]string{
+	"driverMemory": "spark.driver.memory", "driverCores": "spark.driver.cores",
+	"executorMemory": "spark.executor.memory", "executorCores": "spark.executor.cores",
+	"numExecutors": "spark.executor.instances", "queue": "spark.yarn.queue",
+}
+
+// jobSparkConf is what the Livy session gets (%%configure, spark_conf and the
+// resource keys) as Spark properties, string values, for the job file's
+// SparkSession builder.
+func jobSparkConf(session map[string]any) map[string]any {
+	out := map[string]any{}
+	str := func(v any) string {
+		if b, ok := v.(bool); ok {
+			return strconv.FormatBool(b) // Spark's "true", not Python's "True"
+		}
+		return fmt.Sprint(v)
+	}
+	for k, prop := range sessionSparkProps {
+		if v, ok := session[k]; ok {
+			out[prop] = str(v)
+		}
+	}
+	if conf, ok := session["conf"].(map[string]any); ok {
+		for k, v := range conf {
+			out[k] = str(v)
+		}
+	}
+	return out
 }
 
 func renderService(m *model) string {

@@ -13,6 +13,10 @@ import sys
 from pyspark.sql import SparkSession
 
 APP_NAME = "probe_runtime"
+SPARK_CONF = {
+    "spark.kubernetes.container.image": "ilum/spark:4.1.1-delta",
+    "spark.sql.shuffle.partitions": "2",
+}
 REQUIREMENTS = ["six==1.16.0"]
 PARAMS = {"limit": 3}
 PARAMETERS_CELL = 0
@@ -117,7 +121,13 @@ def main(argv=None):
     install, overrides = parse_args(argv)
     if install:
         install_requirements()
-    spark = SparkSession.builder.appName(APP_NAME).getOrCreate()
+    builder = SparkSession.builder.appName(APP_NAME)
+    # The notebook's %%configure and spark_conf settings. A setting the
+    # driver needs at launch (its memory) applies when this job starts its
+    # own JVM; under spark-submit, pass it as a flag.
+    for key, value in SPARK_CONF.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     try:
         run_cells(spark, overrides)
     finally:

@@ -13,6 +13,7 @@ import sys
 from pyspark.sql import SparkSession
 
 APP_NAME = "probe_synapse_sparksql"
+SPARK_CONF = {}
 REQUIREMENTS = []
 PARAMS = {}
 PARAMETERS_CELL = None
@@ -121,7 +122,13 @@ def main(argv=None):
     install, overrides = parse_args(argv)
     if install:
         install_requirements()
-    spark = SparkSession.builder.appName(APP_NAME).getOrCreate()
+    builder = SparkSession.builder.appName(APP_NAME)
+    # The notebook's %%configure and spark_conf settings. A setting the
+    # driver needs at launch (its memory) applies when this job starts its
+    # own JVM; under spark-submit, pass it as a flag.
+    for key, value in SPARK_CONF.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     try:
         run_cells(spark, overrides)
     finally:

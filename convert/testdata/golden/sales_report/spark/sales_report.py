@@ -13,6 +13,7 @@ import sys
 from pyspark.sql import SparkSession
 
 APP_NAME = "sales_report"
+SPARK_CONF = {}
 REQUIREMENTS = ["tabulate==0.9.0"]
 PARAMS = {"region": "emea", "min_amount": 10}
 PARAMETERS_CELL = 0
@@ -152,7 +153,13 @@ def main(argv=None):
     install, overrides = parse_args(argv)
     if install:
         install_requirements()
-    spark = SparkSession.builder.appName(APP_NAME).getOrCreate()
+    builder = SparkSession.builder.appName(APP_NAME)
+    # The notebook's %%configure and spark_conf settings. A setting the
+    # driver needs at launch (its memory) applies when this job starts its
+    # own JVM; under spark-submit, pass it as a flag.
+    for key, value in SPARK_CONF.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     try:
         run_cells(spark, overrides)
     finally:
