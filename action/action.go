@@ -31,7 +31,8 @@ import (
 // credentials of any URL are scrubbed from its error, its log, its
 // workflow commands and its summary.
 func Run(ctx context.Context, a *githubactions.Action, getenv func(string) string, log *slog.Logger) error {
-	red := redact.New(a.GetInput("token"), a.GetInput("target-token"), getenv("GITHUB_TOKEN"), getenv("GITEA_TOKEN"))
+	red := redact.New(a.GetInput("token"), a.GetInput("target-token"), getenv("GITHUB_TOKEN"), getenv("GITEA_TOKEN"),
+		a.GetInput("airflow-token"), a.GetInput("airflow-jwt-secret"), a.GetInput("airflow-password"), a.GetInput("ilum-token"))
 	if err := run(ctx, a, getenv, slog.New(red.Handler(log.Handler())), red); err != nil {
 		return errors.New(red.Text(err.Error()))
 	}
@@ -107,23 +108,31 @@ func run(ctx context.Context, a *githubactions.Action, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	report(a, rep, red.Text)
+	deploying := a.GetInput("airflow-url") != "" || a.GetInput("ilum-url") != ""
+	report(a, rep, red.Text, deploying)
+	failedDeploys, err := deploy(ctx, a, forge, rep, p, cache, log, red.Text)
+	if err != nil {
+		return err
+	}
 	if rep.Failed() > 0 || len(rep.Refused) > 0 {
 		return fmt.Errorf("%s", rep.Summary())
+	}
+	if failedDeploys > 0 {
+		return fmt.Errorf("%s; %d deployment(s) failed", rep.Summary(), failedDeploys)
 	}
 	return nil
 }
 
 // report sets the outputs, writes the step summary and annotates every
 // failed notebook; red scrubs the texts it prints.
-func report(a *githubactions.Action, rep *pipeline.Report, red func(string) string) {
+func report(a *githubactions.Action, rep *pipeline.Report, red func(string) string, deploying bool) {
 	a.SetOutput("target-commit", rep.TargetCommit)
 	a.SetOutput("converted", fmt.Sprint(len(rep.Notebooks)-rep.Failed()))
 	a.SetOutput("failed", fmt.Sprint(rep.Failed()))
 	a.AddStepSummary(red(summary(rep)))
 	for _, nb := range rep.Notebooks {
 		if nb.Error == "" {
-			if why := notDeployed(nb); why != "" && rep.TargetCommit != "" {
+			if why := notDeployed(nb); why != "" && rep.TargetCommit != "" && !deploying {
 				a.WithFieldsMap(map[string]string{"file": nb.Path}).Warningf("%s", red(nb.Path+": "+why))
 			}
 			continue
@@ -135,9 +144,8 @@ func report(a *githubactions.Action, rep *pipeline.Report, red func(string) stri
 	}
 }
 
-// notDeployed says what a published notebook asks for that the Action does
-// not do: it publishes, and nbpipe serve (with airflow.url or ilum.url)
-// triggers Airflow and deploys to Ilum. "" when it asks for neither.
+// notDeployed says what a published notebook asks for that an Action
+// without airflow-url and ilum-url cannot do. "" when it asks for neither.
 func notDeployed(nb pipeline.NotebookReport) string {
 	if nb.Result == nil || nb.Result.Deploy == nil {
 		return ""
@@ -155,7 +163,7 @@ func notDeployed(nb pipeline.NotebookReport) string {
 	if len(asked) == 0 {
 		return ""
 	}
-	return strings.Join(asked, ", ") + ": the Action published the files but does not trigger Airflow or deploy to Ilum; nbpipe serve with airflow.url / ilum.url does (or the DAG's own schedule runs it)"
+	return strings.Join(asked, ", ") + ": the Action published the files but was given no airflow-url or ilum-url, so nothing was triggered or deployed"
 }
 
 // inputLayer is the conversion settings the inputs give.

@@ -307,7 +307,7 @@ func TestErrorAnnotationsPointAtTheNotebook(t *testing.T) {
 		{Path: "etl.ipynb", Change: publish.Added},
 		{Path: "team/a,b:c.ipynb", Change: publish.Modified, Error: "cell 2 failed\n100% sure\r\n::warning::injected"},
 	}}
-	report(a, rep, func(s string) string { return s })
+	report(a, rep, func(s string) string { return s }, false)
 	var errs []string
 	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.HasPrefix(line, "::warning") {
@@ -429,14 +429,14 @@ func TestDeploymentsAskedForAreNotSilent(t *testing.T) {
 		convertNB("svc.ipynb", `{"targets": ["airflow", "ilum_service"]}`),
 		convertNB("plain.ipynb", `{}`),
 	}}
-	report(a, rep, func(s string) string { return s })
+	report(a, rep, func(s string) string { return s }, false)
 	var warns []string
 	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.HasPrefix(line, "::warning") {
 			warns = append(warns, line)
 		}
 	}
-	if len(warns) != 2 || !strings.HasPrefix(warns[0], "::warning file=run.ipynb::run.ipynb: trigger: true: the Action published the files but does not trigger Airflow") ||
+	if len(warns) != 2 || !strings.HasPrefix(warns[0], "::warning file=run.ipynb::run.ipynb: trigger: true: the Action published the files but was given no airflow-url") ||
 		!strings.HasPrefix(warns[1], "::warning file=svc.ipynb::svc.ipynb: target ilum_service:") {
 		t.Fatalf("warnings:\n%s", strings.Join(warns, "\n"))
 	}

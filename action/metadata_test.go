@@ -38,7 +38,7 @@ func TestActionMetadata(t *testing.T) {
 		t.Errorf("runs.args %v, want [action]", meta.Runs.Args)
 	}
 	var code strings.Builder
-	for _, f := range []string{"action.go", "preview.go"} {
+	for _, f := range []string{"action.go", "preview.go", "deploy.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

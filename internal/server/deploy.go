@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"time"
 
-	"github.com/nbpipe/nbpipe/convert"
 	"github.com/nbpipe/nbpipe/internal/pipeline"
 	"github.com/nbpipe/nbpipe/internal/trigger"
 	"github.com/nbpipe/nbpipe/publish"
@@ -39,16 +37,7 @@ func (s *Server) newRunner() error {
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, MaxAttempts: s.cfg.MaxAttempts,
 	}
 	if a.URL != "" {
-		var auth airflow.Auth
-		switch {
-		case a.Token != "":
-			auth = airflow.TokenAuth(a.Token)
-		case a.JWTSecret != "":
-			auth = airflow.SecretAuth(a.JWTSecret, a.JWTSubject, a.JWTRole)
-		default:
-			auth = airflow.PasswordAuth(a.Username, a.Password)
-		}
-		r.Airflow = airflow.New(a.URL, auth)
+		r.Airflow = airflow.New(a.URL, trigger.AirflowAuth(a.Token, a.JWTSecret, a.JWTSubject, a.JWTRole, a.Username, a.Password))
 		if a.UIURL != "" {
 			r.Airflow.UIURL = a.UIURL
 		}
@@ -70,7 +59,7 @@ func (s *Server) enqueue(ev webhook.PushEvent, rep *pipeline.Report) error {
 	if s.runner == nil || rep.TargetHead == "" {
 		return nil
 	}
-	jobs := deployments(ev, rep, s.runner.Airflow != nil, s.runner.Ilum != nil, time.Now().UTC())
+	jobs := trigger.Jobs(ev.Forge, rep, s.runner.Airflow != nil, s.runner.Ilum != nil, time.Now().UTC())
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -83,52 +72,6 @@ func (s *Server) enqueue(ev webhook.PushEvent, rep *pipeline.Report) error {
 	return nil
 }
 
-// deployments turns a report into jobs; pure, so it is tested on its own.
-func deployments(ev webhook.PushEvent, rep *pipeline.Report, withAirflow, withIlum bool, now time.Time) []trigger.Job {
-	var jobs []trigger.Job
-	for _, nb := range rep.Notebooks {
-		if nb.Error != "" || nb.Result == nil || nb.Result.Deploy == nil || len(nb.Files) != len(nb.Result.Files) {
-			continue
-		}
-		d := nb.Result.Deploy
-		cfg := d.Config
-		base := trigger.Job{Forge: ev.Forge, Repo: rep.Repo, SourceCommit: rep.SourceCommit, Notebook: nb.Path,
-			DagID: nb.DagID, TargetCommit: rep.TargetHead, PublishedAt: now, Conf: d.Params}
-		for i, f := range nb.Result.Files {
-			j := base
-			j.File = nb.Files[i]
-			j.NewFile = slices.Contains(rep.Created, j.File)
-			switch f.Target {
-			case convert.TargetAirflow:
-				if !withAirflow || !cfg.Trigger {
-					continue
-				}
-				j.Kind, j.Scheduled, j.Unpause, j.Trigger, j.Wait, j.Pools = trigger.Airflow, cfg.Schedule != nil, cfg.Unpause, true, cfg.Wait, d.Pools
-				jobs = append(jobs, j)
-			case convert.TargetPyFile, convert.TargetIlumService:
-				if !withIlum {
-					continue
-				}
-				j.Content, j.Cluster, j.Image, j.Requirements, j.Session, j.SparkConf = f.Content, cfg.ClusterID, cfg.SparkImage, nb.Result.Requirements, d.Session, cfg.SparkConf
-				if f.Target == convert.TargetIlumService {
-					j.Kind, j.Name = trigger.IlumService, cfg.ServiceName
-					jobs = append(jobs, j)
-					continue
-				}
-				if slices.Contains(cfg.Targets, convert.TargetIlumSingle) {
-					single := j
-					single.Kind, single.Name = trigger.IlumSingle, ""
-					jobs = append(jobs, single)
-				}
-				if slices.Contains(cfg.Targets, convert.TargetIlumCron) {
-					j.Kind, j.Name, j.Cron = trigger.IlumCron, cfg.ScheduleName, cfg.CronExpression
-					jobs = append(jobs, j)
-				}
-			}
-		}
-	}
-	return jobs
-}
 
 // auditJob appends a deployment's outcome, with every step and its timing,
 // to the audit log.

@@ -127,6 +127,36 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
+// Drain works the queue until no job is pending, for a caller with no
+// server to keep running (the Action). Failed jobs are retried with backoff
+// up to MaxAttempts, as by Run. It returns early with ctx's error.
+func (r *Runner) Drain(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		r.Run(ctx)
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for {
+		jobs, err := r.Queue.Pending()
+		if err != nil {
+			return err
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // StatusContext names a job's commit status: one per DAG and kind, beside
 // nbpipe's own publish status.
 func StatusContext(j Job) string {
