@@ -72,7 +72,6 @@ func (s *Server) enqueue(ev webhook.PushEvent, rep *pipeline.Report) error {
 	return nil
 }
 
-
 // auditJob appends a deployment's outcome, with every step and its timing,
 // to the audit log.
 func (s *Server) auditJob(j trigger.Job, outcome map[string]any, err error) {
