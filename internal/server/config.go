@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -205,6 +206,11 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			fl.StringVar(&files[i].s, s.name+"-file", "", s.usage+", read from a file")
 		}
 	}
+	var convertFlags []string
+	fl.Func("convert", "a server-wide conversion setting, `KEY=VALUE` (YAML value; repeatable)", func(v string) error {
+		convertFlags = append(convertFlags, v)
+		return nil
+	})
 	if err := fl.Parse(boolFlags(args, set)); err != nil {
 		return c, err
 	}
@@ -218,6 +224,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		if err := dec.Decode(&c); err != nil {
 			return c, fmt.Errorf("%s: %s", *cfgFile, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
+	}
+	if err := c.mergeConvert(getenv("NBPIPE_CONVERT"), convertFlags); err != nil {
+		return c, err
 	}
 	for i, s := range set {
 		env := ""
@@ -329,6 +338,34 @@ func (z *Size) UnmarshalYAML(n *yaml.Node) error {
 	}
 	if err := z.parse(n.Value); err != nil {
 		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+// mergeConvert lays the environment's NBPIPE_CONVERT (a YAML mapping) and
+// then the --convert KEY=VALUE flags over the file's convert settings, key
+// by key.
+func (c *Config) mergeConvert(env string, flags []string) error {
+	if c.Convert == nil {
+		c.Convert = map[string]any{}
+	}
+	if env != "" {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(env), &m); err != nil || m == nil {
+			return errors.New("NBPIPE_CONVERT: want a YAML mapping such as {livy_conn_id: livy_prod, owner: data-eng}")
+		}
+		maps.Copy(c.Convert, m)
+	}
+	for _, f := range flags {
+		k, v, ok := strings.Cut(f, "=")
+		if k = strings.TrimSpace(k); !ok || k == "" {
+			return fmt.Errorf("--convert %q: want KEY=VALUE", f)
+		}
+		var val any
+		if err := yaml.Unmarshal([]byte(v), &val); err != nil {
+			return fmt.Errorf("--convert %s: %v", k, err)
+		}
+		c.Convert[k] = val
 	}
 	return nil
 }

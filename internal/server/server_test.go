@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -62,6 +63,24 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	if cfg, err := Load([]string{"--insecure", "--state-dir", dir, "--target-url", "x"}, env(nil)); err != nil || !cfg.Insecure {
 		t.Errorf("--insecure: %+v %v", cfg.Insecure, err)
+	}
+
+	// Server-wide conversion settings: file < NBPIPE_CONVERT < --convert.
+	conv, err := Load([]string{"--config", writeTemp(t, "convert: {owner: file, retries: 1, livy_conn_id: from_file}\n"), "--gitea-secret", "s", "--state-dir", dir, "--target-url", "x",
+		"--convert", "owner=flag", "--convert", "tags=[a, b]"}, env(map[string]string{"NBPIPE_CONVERT": "{owner: env, retries: 2}"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := conv.Convert; c["owner"] != "flag" || c["retries"] != 2 || c["livy_conn_id"] != "from_file" || fmt.Sprint(c["tags"]) != "[a b]" {
+		t.Errorf("convert settings %v", c)
+	}
+	for _, bad := range [][]string{{"--convert", "novalue"}, {"--convert", "x=[unclosed"}} {
+		if _, err := Load(append([]string{"--gitea-secret", "s", "--state-dir", dir, "--target-url", "x"}, bad...), env(nil)); err == nil {
+			t.Errorf("--convert %v accepted", bad)
+		}
+	}
+	if _, err := Load([]string{"--gitea-secret", "s", "--state-dir", dir, "--target-url", "x"}, env(map[string]string{"NBPIPE_CONVERT": "[not, a, map]"})); err == nil {
+		t.Error("NBPIPE_CONVERT that is not a mapping accepted")
 	}
 
 	// The seed's environment names, as its deployments set them.
